@@ -1,1 +1,16 @@
+//! Herald's schema: one migration set for SQLite and PostgreSQL. Timestamps are
+//! stored as Unix milliseconds (BIGINT) so that comparisons (due retries, lease
+//! expiry) behave the same on both databases.
 
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_init;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_init::Migration)]
+    }
+}

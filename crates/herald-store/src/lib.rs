@@ -1,1 +1,103 @@
+//! Herald's storage: sea-orm over SQLite (embedded default) or PostgreSQL, one
+//! migration set for both, repositories per resource, the delivery queue's
+//! claim/lease queries, and encryption of secrets at rest.
 
+pub mod crypto;
+pub mod entities;
+pub mod repo;
+pub mod testing;
+
+use herald_migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use crypto::{CryptoError, SecretBox, generate_master_key};
+pub use repo::actions::{ActionRecord, CreateAction, CreateOutcome, NewDelivery};
+pub use repo::apps::{CreatedApp, NewApp};
+pub use repo::connections::{ConnectionStatus, ConnectionUpsert};
+pub use repo::deliveries::{AttemptRecord, DeliveryState, DeliveryUpdate};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    #[error("secret decryption failed: {0}")]
+    Crypto(#[from] CryptoError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Milliseconds since the Unix epoch, the unit of every stored timestamp.
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// The database and the master key: everything that reads or writes state.
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    secrets: Arc<SecretBox>,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`). SQLite runs in WAL
+    /// mode with a busy timeout so API and workers can share the file.
+    pub async fn connect(url: &str, secrets: SecretBox) -> Result<Store, StoreError> {
+        let mut opts = ConnectOptions::new(url.to_owned());
+        opts.sqlx_logging(false)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(30));
+        if url.starts_with("sqlite:") {
+            opts.max_connections(8).map_sqlx_sqlite_opts(|o| {
+                use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+                    .create_if_missing(true)
+            });
+        } else {
+            opts.max_connections(32);
+        }
+        let db = Database::connect(opts).await?;
+        Ok(Store {
+            db,
+            secrets: Arc::new(secrets),
+        })
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    /// Ready = the database answers and every migration is applied.
+    pub async fn readiness(&self) -> Result<(), String> {
+        self.db.ping().await.map_err(|e| format!("database: {e}"))?;
+        let pending = Migrator::get_pending_migrations(&self.db)
+            .await
+            .map_err(|e| format!("migrations: {e}"))?;
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} migrations pending", pending.len()))
+        }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    pub fn secrets(&self) -> &SecretBox {
+        &self.secrets
+    }
+}
+
+pub(crate) fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}

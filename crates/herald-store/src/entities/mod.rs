@@ -1,0 +1,10 @@
+//! sea-orm entities, one module per table (see migrations/ for the schema).
+
+pub mod actions;
+pub mod app_keys;
+pub mod apps;
+pub mod connections;
+pub mod deliveries;
+pub mod delivery_attempts;
+pub mod nonces;
+pub mod provider_configs;

@@ -1,0 +1,170 @@
+//! Actions and their deliveries, written in one transaction: nothing is
+//! acknowledged to a site before the action and every delivery are committed.
+//! An `Idempotency-Key` makes a re-sent request return the first one's action.
+
+use crate::entities::{actions, deliveries, delivery_attempts};
+use crate::repo::deliveries::DeliveryState;
+use crate::{Store, StoreError, is_unique_violation, now_ms};
+use herald_core::{ActionId, AppId, DeliveryId};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+
+/// One delivery to create with the action.
+#[derive(Clone, Debug)]
+pub struct NewDelivery {
+    pub connection_id: String,
+    pub provider: String,
+    pub account: String,
+}
+
+pub struct CreateAction {
+    pub app_id: AppId,
+    pub uid: String,
+    pub idempotency_key: Option<String>,
+    /// A hash of the request, to tell a retry from a different request that
+    /// reuses the key.
+    pub request_hash: String,
+    pub payload: serde_json::Value,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ActionRecord {
+    pub action: actions::Model,
+    pub deliveries: Vec<deliveries::Model>,
+}
+
+pub enum CreateOutcome {
+    Created(ActionRecord),
+    /// The key was used before for the same request: the earlier action.
+    Existing(ActionRecord),
+    /// The key was used before for a different request.
+    KeyReused,
+}
+
+impl actions::Model {
+    pub fn action_id(&self) -> ActionId {
+        ActionId::from_stored(self.id.clone())
+    }
+}
+
+impl Store {
+    pub async fn create_action(&self, new: CreateAction) -> Result<CreateOutcome, StoreError> {
+        let now = now_ms();
+        let action_id = ActionId::new();
+        let action = actions::ActiveModel {
+            id: Set(action_id.to_string()),
+            app_id: Set(new.app_id.to_string()),
+            uid: Set(new.uid.clone()),
+            idempotency_key: Set(new.idempotency_key.clone()),
+            request_hash: Set(new.request_hash.clone()),
+            payload: Set(new.payload.to_string()),
+            created_at: Set(now),
+        };
+        // The insert comes first so that SQLite takes its write lock at once.
+        let txn = self.db().begin().await?;
+        let action = match action.insert(&txn).await {
+            Ok(a) => a,
+            Err(e) if is_unique_violation(&e) && new.idempotency_key.is_some() => {
+                txn.rollback().await?;
+                return self.existing_action(&new).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let rows: Vec<deliveries::ActiveModel> = new
+            .deliveries
+            .iter()
+            .map(|d| deliveries::ActiveModel {
+                id: Set(DeliveryId::new().to_string()),
+                action_id: Set(action.id.clone()),
+                app_id: Set(new.app_id.to_string()),
+                connection_id: Set(d.connection_id.clone()),
+                provider: Set(d.provider.clone()),
+                account: Set(d.account.clone()),
+                state: Set(DeliveryState::Queued.as_str().to_owned()),
+                attempts: Set(0),
+                next_attempt_at: Set(now),
+                lease_owner: Set(None),
+                lease_until: Set(None),
+                post_id: Set(None),
+                post_url: Set(None),
+                error_class: Set(None),
+                error_code: Set(None),
+                error_message: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            })
+            .collect();
+        if !rows.is_empty() {
+            deliveries::Entity::insert_many(rows)
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        let deliveries = self.deliveries_of(&action.action_id()).await?;
+        Ok(CreateOutcome::Created(ActionRecord { action, deliveries }))
+    }
+
+    async fn existing_action(&self, new: &CreateAction) -> Result<CreateOutcome, StoreError> {
+        let action = actions::Entity::find()
+            .filter(actions::Column::AppId.eq(new.app_id.as_str()))
+            .filter(actions::Column::IdempotencyKey.eq(new.idempotency_key.clone()))
+            .one(self.db())
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("idempotency key conflict without a row".into()))?;
+        if action.request_hash != new.request_hash {
+            return Ok(CreateOutcome::KeyReused);
+        }
+        let deliveries = self.deliveries_of(&action.action_id()).await?;
+        Ok(CreateOutcome::Existing(ActionRecord { action, deliveries }))
+    }
+
+    /// The action, if it belongs to `app`.
+    pub async fn action(
+        &self,
+        app: &AppId,
+        id: &ActionId,
+    ) -> Result<Option<ActionRecord>, StoreError> {
+        let Some(action) = actions::Entity::find_by_id(id.as_str())
+            .filter(actions::Column::AppId.eq(app.as_str()))
+            .one(self.db())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let deliveries = self.deliveries_of(id).await?;
+        Ok(Some(ActionRecord { action, deliveries }))
+    }
+
+    /// Any app's action (for workers).
+    pub async fn action_by_id(&self, id: &str) -> Result<Option<actions::Model>, StoreError> {
+        Ok(actions::Entity::find_by_id(id).one(self.db()).await?)
+    }
+
+    pub async fn deliveries_of(
+        &self,
+        action: &ActionId,
+    ) -> Result<Vec<deliveries::Model>, StoreError> {
+        Ok(deliveries::Entity::find()
+            .filter(deliveries::Column::ActionId.eq(action.as_str()))
+            .order_by_asc(deliveries::Column::Id)
+            .all(self.db())
+            .await?)
+    }
+
+    /// Every attempt of the action's deliveries, oldest first.
+    pub async fn attempts_of(
+        &self,
+        deliveries: &[deliveries::Model],
+    ) -> Result<Vec<delivery_attempts::Model>, StoreError> {
+        let ids: Vec<String> = deliveries.iter().map(|d| d.id.clone()).collect();
+        Ok(delivery_attempts::Entity::find()
+            .filter(delivery_attempts::Column::DeliveryId.is_in(ids))
+            .order_by_asc(delivery_attempts::Column::DeliveryId)
+            .order_by_asc(delivery_attempts::Column::Attempt)
+            .order_by_asc(delivery_attempts::Column::StartedAt)
+            .all(self.db())
+            .await?)
+    }
+}

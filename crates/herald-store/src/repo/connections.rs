@@ -1,0 +1,221 @@
+//! Users' connected accounts. One row per (app, uid, provider, provider_uid):
+//! a user may hold several accounts on one network. Tokens and signing secrets
+//! are stored encrypted and decrypted only into a `Credential` for a call.
+
+use crate::entities::connections;
+use crate::{Store, StoreError, now_ms};
+use herald_core::{AppId, ConnectionId, Credential, Secret};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
+
+/// A connection's health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionStatus {
+    Active,
+    NeedsReauth,
+    Revoked,
+}
+
+impl ConnectionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::Active => "active",
+            ConnectionStatus::NeedsReauth => "needs_reauth",
+            ConnectionStatus::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(ConnectionStatus::Active),
+            "needs_reauth" => Some(ConnectionStatus::NeedsReauth),
+            "revoked" => Some(ConnectionStatus::Revoked),
+            _ => None,
+        }
+    }
+}
+
+/// A credential to store, as handed in by a site or a connect flow.
+#[derive(Clone, Debug)]
+pub struct ConnectionUpsert {
+    pub app_id: AppId,
+    pub uid: String,
+    pub provider: String,
+    pub provider_uid: String,
+    pub display_name: Option<String>,
+    pub url: Option<String>,
+    pub access_token: Option<Secret>,
+    pub refresh_token: Option<Secret>,
+    pub secret: Option<Secret>,
+    pub expires_at_ms: Option<i64>,
+}
+
+impl connections::Model {
+    pub fn connection_id(&self) -> ConnectionId {
+        ConnectionId::from_stored(self.id.clone())
+    }
+
+    pub fn status(&self) -> ConnectionStatus {
+        ConnectionStatus::parse(&self.status).unwrap_or(ConnectionStatus::Revoked)
+    }
+}
+
+impl Store {
+    /// Inserts the connection, or replaces the stored credential of the same
+    /// account (same app, uid, provider and provider_uid).
+    pub async fn upsert_connection(
+        &self,
+        c: ConnectionUpsert,
+    ) -> Result<connections::Model, StoreError> {
+        let now = now_ms();
+        let s = self.secrets();
+        let row = connections::ActiveModel {
+            id: Set(ConnectionId::new().to_string()),
+            app_id: Set(c.app_id.to_string()),
+            uid: Set(c.uid.clone()),
+            provider: Set(c.provider.clone()),
+            provider_uid: Set(c.provider_uid.clone()),
+            display_name: Set(c.display_name),
+            url: Set(c.url),
+            access_token_enc: Set(s.encrypt_opt(c.access_token.as_ref())),
+            refresh_token_enc: Set(s.encrypt_opt(c.refresh_token.as_ref())),
+            secret_enc: Set(s.encrypt_opt(c.secret.as_ref())),
+            expires_at: Set(c.expires_at_ms),
+            status: Set(ConnectionStatus::Active.as_str().to_owned()),
+            last_refresh_at: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        use connections::Column as C;
+        connections::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([C::AppId, C::Uid, C::Provider, C::ProviderUid])
+                    .update_columns([
+                        C::DisplayName,
+                        C::Url,
+                        C::AccessTokenEnc,
+                        C::RefreshTokenEnc,
+                        C::SecretEnc,
+                        C::ExpiresAt,
+                        C::Status,
+                        C::LastError,
+                        C::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(self.db())
+            .await?;
+        connections::Entity::find()
+            .filter(C::AppId.eq(c.app_id.as_str()))
+            .filter(C::Uid.eq(&c.uid))
+            .filter(C::Provider.eq(&c.provider))
+            .filter(C::ProviderUid.eq(&c.provider_uid))
+            .one(self.db())
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("upserted connection vanished".into()))
+    }
+
+    pub async fn connections_of(
+        &self,
+        app: &AppId,
+        uid: &str,
+    ) -> Result<Vec<connections::Model>, StoreError> {
+        Ok(connections::Entity::find()
+            .filter(connections::Column::AppId.eq(app.as_str()))
+            .filter(connections::Column::Uid.eq(uid))
+            .order_by_asc(connections::Column::CreatedAt)
+            .all(self.db())
+            .await?)
+    }
+
+    pub async fn connection(
+        &self,
+        id: &ConnectionId,
+    ) -> Result<Option<connections::Model>, StoreError> {
+        Ok(connections::Entity::find_by_id(id.as_str())
+            .one(self.db())
+            .await?)
+    }
+
+    /// Deletes the user's connections to `provider` (one account when
+    /// `provider_uid` is given); returns how many.
+    pub async fn delete_connections(
+        &self,
+        app: &AppId,
+        uid: &str,
+        provider: &str,
+        provider_uid: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let mut q = connections::Entity::delete_many()
+            .filter(connections::Column::AppId.eq(app.as_str()))
+            .filter(connections::Column::Uid.eq(uid))
+            .filter(connections::Column::Provider.eq(provider));
+        if let Some(p) = provider_uid {
+            q = q.filter(connections::Column::ProviderUid.eq(p));
+        }
+        Ok(q.exec(self.db()).await?.rows_affected)
+    }
+
+    /// The stored credential, decrypted for one call.
+    pub fn credential(&self, c: &connections::Model) -> Result<Credential, StoreError> {
+        let s = self.secrets();
+        Ok(Credential {
+            access_token: s.decrypt_opt(c.access_token_enc.as_deref())?,
+            refresh_token: s.decrypt_opt(c.refresh_token_enc.as_deref())?,
+            expires_at: c
+                .expires_at
+                .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok()),
+            provider_uid: c.provider_uid.clone(),
+            display_name: c.display_name.clone(),
+            url: c.url.clone(),
+            secret: s.decrypt_opt(c.secret_enc.as_deref())?,
+        })
+    }
+
+    /// Stores a refreshed credential and marks the connection healthy.
+    pub async fn store_refreshed(
+        &self,
+        id: &ConnectionId,
+        cred: &Credential,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let s = self.secrets();
+        connections::ActiveModel {
+            id: Set(id.to_string()),
+            access_token_enc: Set(s.encrypt_opt(cred.access_token.as_ref())),
+            refresh_token_enc: Set(s.encrypt_opt(cred.refresh_token.as_ref())),
+            expires_at: Set(cred
+                .expires_at
+                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)),
+            status: Set(ConnectionStatus::Active.as_str().to_owned()),
+            last_refresh_at: Set(Some(now)),
+            last_error: Set(None),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .update(self.db())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_connection_status(
+        &self,
+        id: &ConnectionId,
+        status: ConnectionStatus,
+        last_error: Option<String>,
+    ) -> Result<(), StoreError> {
+        connections::ActiveModel {
+            id: Set(id.to_string()),
+            status: Set(status.as_str().to_owned()),
+            last_error: Set(last_error),
+            updated_at: Set(now_ms()),
+            ..Default::default()
+        }
+        .update(self.db())
+        .await?;
+        Ok(())
+    }
+}

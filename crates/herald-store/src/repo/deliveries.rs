@@ -1,0 +1,323 @@
+//! The delivery queue: deliveries are claimed with a lease (owner + expiry), so
+//! at most one worker holds a delivery at a time and a crashed worker's lease
+//! runs out and is reclaimed. On PostgreSQL the claim's sub-select uses
+//! `FOR UPDATE SKIP LOCKED`; SQLite's single writer makes the same statement
+//! atomic (sea-query leaves the lock clause out there).
+
+use crate::entities::{deliveries, delivery_attempts};
+use crate::{Store, StoreError, now_ms};
+use herald_core::{AttemptId, DeliveryId};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
+use sea_orm::{
+    ColumnTrait, EntityTrait, ExprTrait, Order, QueryFilter, TransactionTrait, ActiveModelTrait,
+    Set,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    /// Waiting for its (next) attempt at `next_attempt_at`.
+    Queued,
+    /// Leased by a worker that is sending it.
+    Sending,
+    Published,
+    /// Permanently failed (or out of attempts); an operator may redrive it.
+    Failed,
+    /// The request left but no answer came, on a network without idempotency:
+    /// never re-sent automatically.
+    Unknown,
+    Deleted,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Queued => "queued",
+            DeliveryState::Sending => "sending",
+            DeliveryState::Published => "published",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Unknown => "unknown",
+            DeliveryState::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => DeliveryState::Queued,
+            "sending" => DeliveryState::Sending,
+            "published" => DeliveryState::Published,
+            "failed" => DeliveryState::Failed,
+            "unknown" => DeliveryState::Unknown,
+            "deleted" => DeliveryState::Deleted,
+            _ => return None,
+        })
+    }
+
+    /// No worker will touch it again on its own.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            DeliveryState::Published
+                | DeliveryState::Failed
+                | DeliveryState::Unknown
+                | DeliveryState::Deleted
+        )
+    }
+}
+
+impl deliveries::Model {
+    pub fn delivery_id(&self) -> DeliveryId {
+        DeliveryId::from_stored(self.id.clone())
+    }
+
+    pub fn state(&self) -> DeliveryState {
+        DeliveryState::parse(&self.state).unwrap_or(DeliveryState::Failed)
+    }
+}
+
+/// Where an attempt leaves the delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeliveryUpdate {
+    Published {
+        post_id: String,
+        post_url: Option<String>,
+    },
+    Retry {
+        at_ms: i64,
+        error: ErrorInfo,
+    },
+    Failed {
+        error: ErrorInfo,
+    },
+    Unknown {
+        error: ErrorInfo,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorInfo {
+    pub class: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// The audit row of one attempt.
+#[derive(Clone, Debug)]
+pub struct AttemptRecord {
+    pub attempt: i32,
+    pub started_at: i64,
+    pub finished_at: i64,
+    /// `published`, `retry`, `failed`, `unknown`, `refreshed`, `lease_expired`.
+    pub outcome: String,
+    pub http_status: Option<u16>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+impl Store {
+    fn lease_columns(
+        q: sea_orm::UpdateMany<deliveries::Entity>,
+        owner: &str,
+        lease_ms: i64,
+        now: i64,
+    ) -> sea_orm::UpdateMany<deliveries::Entity> {
+        q.col_expr(deliveries::Column::State, Expr::value(DeliveryState::Sending.as_str()))
+            .col_expr(deliveries::Column::LeaseOwner, Expr::value(owner))
+            .col_expr(deliveries::Column::LeaseUntil, Expr::value(now + lease_ms))
+            .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
+    }
+
+    /// Claims one queued, due delivery (the hand-off right after commit) and
+    /// counts the attempt. `None` when another worker has it or it is not due.
+    pub async fn claim_delivery(
+        &self,
+        id: &DeliveryId,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<Option<deliveries::Model>, StoreError> {
+        let now = now_ms();
+        let q = deliveries::Entity::update_many()
+            .col_expr(
+                deliveries::Column::Attempts,
+                Expr::col(deliveries::Column::Attempts).add(1),
+            )
+            .filter(deliveries::Column::Id.eq(id.as_str()))
+            .filter(deliveries::Column::State.eq(DeliveryState::Queued.as_str()))
+            .filter(deliveries::Column::NextAttemptAt.lte(now));
+        let rows = Self::lease_columns(q, owner, lease_ms, now)
+            .exec_with_returning(self.db())
+            .await?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// Claims up to `limit` queued deliveries that are due, oldest first, and
+    /// counts their attempt.
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: u64,
+    ) -> Result<Vec<deliveries::Model>, StoreError> {
+        let now = now_ms();
+        let due = Query::select()
+            .column(deliveries::Column::Id)
+            .from(deliveries::Entity)
+            .and_where(Expr::col(deliveries::Column::State).eq(DeliveryState::Queued.as_str()))
+            .and_where(Expr::col(deliveries::Column::NextAttemptAt).lte(now))
+            .order_by(deliveries::Column::NextAttemptAt, Order::Asc)
+            .limit(limit)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .to_owned();
+        let q = deliveries::Entity::update_many()
+            .col_expr(
+                deliveries::Column::Attempts,
+                Expr::col(deliveries::Column::Attempts).add(1),
+            )
+            .filter(deliveries::Column::Id.in_subquery(due))
+            // Re-checked in the outer statement: on PostgreSQL the sub-select's
+            // row may have changed between its lock and this update.
+            .filter(deliveries::Column::State.eq(DeliveryState::Queued.as_str()));
+        Ok(Self::lease_columns(q, owner, lease_ms, now)
+            .exec_with_returning(self.db())
+            .await?)
+    }
+
+    /// Claims deliveries whose lease ran out while `sending` (their worker
+    /// died). The attempt is not counted here: the caller decides whether the
+    /// delivery may be re-sent ([`Store::begin_resend`]) or becomes `unknown`.
+    pub async fn claim_expired(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: u64,
+    ) -> Result<Vec<deliveries::Model>, StoreError> {
+        let now = now_ms();
+        let expired = Query::select()
+            .column(deliveries::Column::Id)
+            .from(deliveries::Entity)
+            .and_where(Expr::col(deliveries::Column::State).eq(DeliveryState::Sending.as_str()))
+            .and_where(Expr::col(deliveries::Column::LeaseUntil).lt(now))
+            .order_by(deliveries::Column::LeaseUntil, Order::Asc)
+            .limit(limit)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .to_owned();
+        let q = deliveries::Entity::update_many()
+            .filter(deliveries::Column::Id.in_subquery(expired))
+            .filter(deliveries::Column::State.eq(DeliveryState::Sending.as_str()))
+            .filter(deliveries::Column::LeaseUntil.lt(now));
+        Ok(Self::lease_columns(q, owner, lease_ms, now)
+            .exec_with_returning(self.db())
+            .await?)
+    }
+
+    /// Counts a new attempt on a delivery this owner holds (a re-send after an
+    /// expired lease, or after a token refresh). `false` when the lease was lost.
+    pub async fn begin_resend(
+        &self,
+        id: &DeliveryId,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let r = deliveries::Entity::update_many()
+            .col_expr(
+                deliveries::Column::Attempts,
+                Expr::col(deliveries::Column::Attempts).add(1),
+            )
+            .col_expr(deliveries::Column::LeaseUntil, Expr::value(now + lease_ms))
+            .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
+            .filter(deliveries::Column::Id.eq(id.as_str()))
+            .filter(deliveries::Column::LeaseOwner.eq(owner))
+            .filter(deliveries::Column::State.eq(DeliveryState::Sending.as_str()))
+            .exec(self.db())
+            .await?;
+        Ok(r.rows_affected == 1)
+    }
+
+    /// Records an attempt and moves the delivery on, releasing the lease. The
+    /// update only applies while `owner` still holds the lease; `false` when
+    /// it was lost (the attempt is still recorded for the audit trail).
+    pub async fn finish_attempt(
+        &self,
+        id: &DeliveryId,
+        owner: &str,
+        attempt: AttemptRecord,
+        update: DeliveryUpdate,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let txn = self.db().begin().await?;
+        let q = deliveries::Entity::update_many()
+            .col_expr(deliveries::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(deliveries::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
+            .filter(deliveries::Column::Id.eq(id.as_str()))
+            .filter(deliveries::Column::LeaseOwner.eq(owner))
+            .filter(deliveries::Column::State.eq(DeliveryState::Sending.as_str()));
+        let set_error = |q: sea_orm::UpdateMany<deliveries::Entity>, e: Option<&ErrorInfo>| {
+            q.col_expr(deliveries::Column::ErrorClass, Expr::value(e.map(|e| e.class.clone())))
+                .col_expr(deliveries::Column::ErrorCode, Expr::value(e.map(|e| e.code.clone())))
+                .col_expr(
+                    deliveries::Column::ErrorMessage,
+                    Expr::value(e.map(|e| e.message.clone())),
+                )
+        };
+        let state = |s: DeliveryState| Expr::value(s.as_str());
+        let q = match &update {
+            DeliveryUpdate::Published { post_id, post_url } => set_error(q, None)
+                .col_expr(deliveries::Column::State, state(DeliveryState::Published))
+                .col_expr(deliveries::Column::PostId, Expr::value(post_id.clone()))
+                .col_expr(deliveries::Column::PostUrl, Expr::value(post_url.clone())),
+            DeliveryUpdate::Retry { at_ms, error } => set_error(q, Some(error))
+                .col_expr(deliveries::Column::State, state(DeliveryState::Queued))
+                .col_expr(deliveries::Column::NextAttemptAt, Expr::value(*at_ms)),
+            DeliveryUpdate::Failed { error } => set_error(q, Some(error))
+                .col_expr(deliveries::Column::State, state(DeliveryState::Failed)),
+            DeliveryUpdate::Unknown { error } => set_error(q, Some(error))
+                .col_expr(deliveries::Column::State, state(DeliveryState::Unknown)),
+        };
+        let applied = q.exec(&txn).await?.rows_affected == 1;
+        delivery_attempts::ActiveModel {
+            id: Set(AttemptId::new().to_string()),
+            delivery_id: Set(id.to_string()),
+            attempt: Set(attempt.attempt),
+            started_at: Set(attempt.started_at),
+            finished_at: Set(attempt.finished_at),
+            outcome: Set(attempt.outcome),
+            http_status: Set(attempt.http_status.map(i32::from)),
+            error_code: Set(attempt.error_code),
+            error_message: Set(attempt.error_message),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(applied)
+    }
+
+    /// Records an attempt row without changing the delivery (e.g. the first,
+    /// expired-token attempt before a refresh and retry).
+    pub async fn record_attempt(
+        &self,
+        id: &DeliveryId,
+        attempt: AttemptRecord,
+    ) -> Result<(), StoreError> {
+        delivery_attempts::ActiveModel {
+            id: Set(AttemptId::new().to_string()),
+            delivery_id: Set(id.to_string()),
+            attempt: Set(attempt.attempt),
+            started_at: Set(attempt.started_at),
+            finished_at: Set(attempt.finished_at),
+            outcome: Set(attempt.outcome),
+            http_status: Set(attempt.http_status.map(i32::from)),
+            error_code: Set(attempt.error_code),
+            error_message: Set(attempt.error_message),
+        }
+        .insert(self.db())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delivery(&self, id: &DeliveryId) -> Result<Option<deliveries::Model>, StoreError> {
+        Ok(deliveries::Entity::find_by_id(id.as_str())
+            .one(self.db())
+            .await?)
+    }
+}

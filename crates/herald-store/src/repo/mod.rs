@@ -1,0 +1,8 @@
+//! Repositories: one module per resource, each a set of methods on [`Store`](crate::Store).
+
+pub mod actions;
+pub mod apps;
+pub mod connections;
+pub mod deliveries;
+pub mod nonces;
+pub mod provider_configs;
