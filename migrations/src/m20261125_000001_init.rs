@@ -171,7 +171,10 @@ impl MigrationTrait for Migration {
                 .col(text(AppKeys::Permissions))
                 .col(big_integer_null(AppKeys::RevokedAt))
                 .col(big_integer(AppKeys::CreatedAt))
-                .foreign_key(&mut fk((AppKeys::Table, AppKeys::AppId), (Apps::Table, Apps::Id)))
+                .foreign_key(&mut fk(
+                    (AppKeys::Table, AppKeys::AppId),
+                    (Apps::Table, Apps::Id),
+                ))
                 .to_owned(),
         )
         .await?;
@@ -257,7 +260,10 @@ impl MigrationTrait for Migration {
                 .col(string(Actions::RequestHash))
                 .col(text(Actions::Payload))
                 .col(big_integer(Actions::CreatedAt))
-                .foreign_key(&mut fk((Actions::Table, Actions::AppId), (Apps::Table, Apps::Id)))
+                .foreign_key(&mut fk(
+                    (Actions::Table, Actions::AppId),
+                    (Apps::Table, Apps::Id),
+                ))
                 .to_owned(),
         )
         .await?;
@@ -301,10 +307,19 @@ impl MigrationTrait for Migration {
         )
         .await?;
         for (name, cols) in [
-            ("ix_deliveries_due", [Deliveries::State, Deliveries::NextAttemptAt]),
-            ("ix_deliveries_lease", [Deliveries::State, Deliveries::LeaseUntil]),
+            (
+                "ix_deliveries_due",
+                [Deliveries::State, Deliveries::NextAttemptAt],
+            ),
+            (
+                "ix_deliveries_lease",
+                [Deliveries::State, Deliveries::LeaseUntil],
+            ),
         ] {
-            let mut idx = Index::create().name(name).table(Deliveries::Table).to_owned();
+            let mut idx = Index::create()
+                .name(name)
+                .table(Deliveries::Table)
+                .to_owned();
             for c in cols {
                 idx.col(c);
             }

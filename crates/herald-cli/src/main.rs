@@ -1,1 +1,107 @@
-fn main() {}
+//! The `herald` binary: `serve` (API + workers), `worker` (workers only),
+//! `migrate`, `apps create`, `app-token`. Logs go to stderr so that stdout
+//! carries only what a command prints for scripts (`--json`).
+
+mod config;
+mod runtime;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use config::Config;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "herald",
+    version,
+    about = "Herald: a multi-network share gateway"
+)]
+struct Cli {
+    /// A TOML file overriding the built-in defaults (HERALD_* variables override both).
+    #[arg(long, global = true, env = "HERALD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API and the delivery workers.
+    Serve,
+    /// Run delivery workers only (for nodes that share the database).
+    Worker,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage apps (sites).
+    Apps {
+        #[command(subcommand)]
+        command: AppsCommand,
+    },
+    /// Print a bearer JWT for an app, valid for 5 minutes (for curl and docs).
+    AppToken {
+        #[arg(long)]
+        api_key: String,
+        /// The app secret as printed by `apps create` (base64).
+        #[arg(long, env = "HERALD_APP_SECRET")]
+        secret: String,
+        /// Lifetime in seconds (at most 300).
+        #[arg(long, default_value_t = 300)]
+        ttl: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppsCommand {
+    /// Create an app and print its id, api key and secret (the secret is shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The site's URL, used as the application link on networks.
+        #[arg(long)]
+        site_url: Option<String>,
+        /// Print `{"id","api_key","secret"}` as the only thing on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    herald_core::tls::init();
+    if let Command::AppToken {
+        api_key,
+        secret,
+        ttl,
+    } = &cli.command
+    {
+        // Offline: needs neither configuration nor database.
+        println!("{}", runtime::app_token(api_key, secret, *ttl)?);
+        return Ok(());
+    }
+    let cfg = Config::load(cli.config.as_deref()).map_err(anyhow::Error::msg)?;
+    runtime::init_logging(&cfg);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Serve => runtime::serve(cfg, true).await,
+            Command::Worker => runtime::serve(cfg, false).await,
+            Command::Migrate => {
+                runtime::open_store(&cfg).await?;
+                tracing::info!("migrations applied");
+                Ok(())
+            }
+            Command::Apps {
+                command:
+                    AppsCommand::Create {
+                        name,
+                        site_url,
+                        json,
+                    },
+            } => runtime::create_app(&cfg, name, site_url, json).await,
+            Command::AppToken { .. } => unreachable!("handled above"),
+        }
+    })
+}

@@ -110,7 +110,8 @@ pub fn check_http_url(url: &str) -> Result<url::Url, String> {
     if url.len() > MAX_URL_LEN {
         return Err(format!("must be at most {MAX_URL_LEN} characters"));
     }
-    let parsed = url::Url::parse(url).map_err(|e| format!("must be an absolute http(s) URL ({e})"))?;
+    let parsed =
+        url::Url::parse(url).map_err(|e| format!("must be an absolute http(s) URL ({e})"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(format!(
             "must be an http or https URL, not {}:",
@@ -253,7 +254,10 @@ mod tests {
     fn a_plain_link_share_is_valid() {
         let a = parse(json!({"title": "T", "link_back": "https://example.com/a?b=c%20d"}));
         a.validate().unwrap();
-        assert_eq!(a.link_back.as_deref(), Some("https://example.com/a?b=c%20d"));
+        assert_eq!(
+            a.link_back.as_deref(),
+            Some("https://example.com/a?b=c%20d")
+        );
     }
 
     #[test]
@@ -265,7 +269,10 @@ mod tests {
             "action_links": [{"text": "go", "href": "javascript:alert(1)"}]
         }));
         let f = fields(a.validate().unwrap_err());
-        assert_eq!(f, vec!["link_back", "media_items[0].src", "action_links[0].href"]);
+        assert_eq!(
+            f,
+            vec!["link_back", "media_items[0].src", "action_links[0].href"]
+        );
     }
 
     #[test]
@@ -283,8 +290,9 @@ mod tests {
 
     #[test]
     fn unknown_media_type_is_a_parse_error() {
-        let r: Result<UserAction, _> =
-            serde_json::from_value(json!({"media_items": [{"type": "hologram", "src": "https://e.com"}]}));
+        let r: Result<UserAction, _> = serde_json::from_value(
+            json!({"media_items": [{"type": "hologram", "src": "https://e.com"}]}),
+        );
         assert!(r.unwrap_err().to_string().contains("hologram"));
     }
 

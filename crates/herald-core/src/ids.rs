@@ -80,7 +80,10 @@ mod tests {
         assert_eq!(ActionId::parse(id.as_str()), Some(id.clone()));
         assert_eq!(DeliveryId::parse(id.as_str()), None);
         assert_eq!(ActionId::parse("act_123"), None);
-        assert_eq!(ActionId::parse("act_ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"), None);
+        assert_eq!(
+            ActionId::parse("act_ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"),
+            None
+        );
         assert_eq!(ActionId::parse(""), None);
     }
 

@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum OutboundError {
-    #[error("address {0} is private, loopback or link-local and not in HERALD_ALLOWED_PRIVATE_NETS")]
+    #[error(
+        "address {0} is private, loopback or link-local and not in HERALD_ALLOWED_PRIVATE_NETS"
+    )]
     Forbidden(IpAddr),
     #[error("host {0} did not resolve")]
     Unresolved(String),
@@ -138,12 +140,26 @@ mod tests {
     fn private_addresses_are_refused_by_default() {
         let p = OutboundPolicy::default();
         for bad in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-            "100.64.0.1", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "255.255.255.255",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "255.255.255.255",
         ] {
             assert!(!p.allows(ip(bad)), "{bad} should be refused");
         }
-        for good in ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "1.1.1.1"] {
+        for good in [
+            "93.184.216.34",
+            "2606:2800:220:1:248:1893:25c8:1946",
+            "1.1.1.1",
+        ] {
             assert!(p.allows(ip(good)), "{good} should be allowed");
         }
     }
@@ -160,12 +176,26 @@ mod tests {
     async fn literal_and_resolved_hosts_are_checked() {
         let p = OutboundPolicy::default();
         let u = url::Url::parse("http://127.0.0.1:9/x").unwrap();
-        assert_eq!(p.check_url(&u).await, Err(OutboundError::Forbidden(ip("127.0.0.1"))));
+        assert_eq!(
+            p.check_url(&u).await,
+            Err(OutboundError::Forbidden(ip("127.0.0.1")))
+        );
         let u = url::Url::parse("http://[::1]/x").unwrap();
         assert!(p.check_url(&u).await.is_err());
         let u = url::Url::parse("http://localhost:9/x").unwrap();
-        assert!(matches!(p.check_url(&u).await, Err(OutboundError::Forbidden(_))));
-        let allowed = OutboundPolicy::new(vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]);
-        assert!(allowed.check_url(&url::Url::parse("http://localhost:9/x").unwrap()).await.is_ok());
+        assert!(matches!(
+            p.check_url(&u).await,
+            Err(OutboundError::Forbidden(_))
+        ));
+        let allowed = OutboundPolicy::new(vec![
+            "127.0.0.0/8".parse().unwrap(),
+            "::1/128".parse().unwrap(),
+        ]);
+        assert!(
+            allowed
+                .check_url(&url::Url::parse("http://localhost:9/x").unwrap())
+                .await
+                .is_ok()
+        );
     }
 }

@@ -300,7 +300,11 @@ pub trait Provider: Send + Sync + 'static {
     }
 
     /// Exchanges the refresh token for a new credential.
-    async fn refresh(&self, _cred: &Credential, _http: &HttpCtx) -> Result<Credential, ProviderError> {
+    async fn refresh(
+        &self,
+        _cred: &Credential,
+        _http: &HttpCtx,
+    ) -> Result<Credential, ProviderError> {
         Err(ProviderError::AuthRevoked {
             status: None,
             message: format!("{} credentials cannot be refreshed", self.id()),

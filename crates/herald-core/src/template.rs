@@ -121,8 +121,11 @@ pub fn expand(
                         });
                     }
                 } else if name == "actor" {
-                    out.text
-                        .push_str(actor.filter(|a| !a.trim().is_empty()).unwrap_or(UNKNOWN_ACTOR));
+                    out.text.push_str(
+                        actor
+                            .filter(|a| !a.trim().is_empty())
+                            .unwrap_or(UNKNOWN_ACTOR),
+                    );
                 } else if name == "action" {
                     out.text.push_str(action.unwrap_or("shared"));
                 } else {
@@ -184,7 +187,13 @@ mod tests {
 
     #[test]
     fn escapes_and_errors() {
-        let e = expand("{{literal}} {action}", &BTreeMap::new(), None, Some("liked")).unwrap();
+        let e = expand(
+            "{{literal}} {action}",
+            &BTreeMap::new(),
+            None,
+            Some("liked"),
+        )
+        .unwrap();
         assert_eq!(e.text, "{literal} liked");
         let none = BTreeMap::new();
         assert_eq!(
@@ -193,7 +202,10 @@ mod tests {
         );
         assert_eq!(check("{actor", &none), Err(TemplateError::Unclosed(0)));
         assert_eq!(check("a } b", &none), Err(TemplateError::Unmatched(2)));
-        assert_eq!(check("{a b}", &none), Err(TemplateError::BadName("a b".into())));
+        assert_eq!(
+            check("{a b}", &none),
+            Err(TemplateError::BadName("a b".into()))
+        );
         assert!(check("plain text", &none).is_ok());
     }
 }

@@ -161,7 +161,12 @@ mod tests {
         let f = fit("hello", Some("https://e.com/x"), 100, &PLAIN);
         assert_eq!(f.text, "hello https://e.com/x");
         assert!(!f.truncated);
-        let f = fit("read https://e.com/x now", Some("https://e.com/x"), 100, &PLAIN);
+        let f = fit(
+            "read https://e.com/x now",
+            Some("https://e.com/x"),
+            100,
+            &PLAIN,
+        );
         assert_eq!(f.text, "read https://e.com/x now");
     }
 
@@ -179,7 +184,12 @@ mod tests {
     #[test]
     fn link_inside_text_moves_to_the_end_when_trimming() {
         let link = "https://e.com/a";
-        let f = fit(&format!("alpha {link} beta gamma delta"), Some(link), 27, &PLAIN);
+        let f = fit(
+            &format!("alpha {link} beta gamma delta"),
+            Some(link),
+            27,
+            &PLAIN,
+        );
         assert_eq!(f.text, format!("alpha beta… {link}"));
         assert_eq!(f.length, 27);
     }

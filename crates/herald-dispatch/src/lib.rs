@@ -1,1 +1,15 @@
+//! Delivery workers. An accepted action's deliveries are handed to the local
+//! pool at once; a poller picks up whatever is left (due retries, other nodes'
+//! hand-offs, deliveries whose worker died) with a lease. Each attempt renders
+//! the action, publishes it with the connection's credential and records the
+//! outcome; the [`policy`] module decides what each provider error means.
 
+pub mod config;
+pub mod payload;
+pub mod policy;
+mod settings;
+mod worker;
+
+pub use config::{DispatchConfig, ProviderEntry, ProvidersConfig};
+pub use payload::ActionPayload;
+pub use worker::Dispatcher;

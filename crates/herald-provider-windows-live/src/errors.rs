@@ -150,7 +150,7 @@ pub fn redact(err: ProviderError, secret: &str) -> ProviderError {
     if secret.is_empty() || !err.message().contains(secret) {
         return err;
     }
-    let clean = |m: String| m.replace(secret, "***");
+    let clean = |m: String| replace_standalone(&m, secret);
     match err {
         ProviderError::RateLimited {
             retry_after,
@@ -189,6 +189,27 @@ pub fn redact(err: ProviderError, secret: &str) -> ProviderError {
             message: clean(message),
         },
     }
+}
+
+/// Replaces `needle` where it is not part of a longer word, so a short token
+/// such as `tok` is hidden without mangling the word "token".
+pub fn replace_standalone(text: &str, needle: &str) -> String {
+    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(needle) {
+        let before = rest[..i].chars().last().or_else(|| out.chars().last());
+        let after = rest[i + needle.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if word(before) || word(after) {
+            out.push_str(needle);
+        } else {
+            out.push_str("***");
+        }
+        rest = &rest[i + needle.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A string or number as text.

@@ -1,1 +1,56 @@
+//! Herald's HTTP server (actix-web): the native `/v1` API and the health
+//! routes. Each resource lives in its own module under `routes/`; errors map
+//! to problem+json in `error`.
 
+pub mod auth;
+pub mod error;
+pub mod json;
+pub mod routes;
+pub mod views;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use herald_dispatch::Dispatcher;
+use herald_providers::ProviderRegistry;
+use herald_store::Store;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+/// Shared by every request.
+pub struct AppState {
+    pub store: Store,
+    pub dispatcher: Dispatcher,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    pub fn registry(&self) -> &ProviderRegistry {
+        self.dispatcher.registry()
+    }
+}
+
+async fn not_found() -> Result<HttpResponse, error::ApiError> {
+    Err(error::ApiError::NotFound("route".into()))
+}
+
+/// Every route, for `App::configure`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(json::MAX_BODY + 1))
+        .configure(routes::health::configure)
+        .configure(routes::actions::configure)
+        .configure(routes::connections::configure);
+}
+
+/// Serves the API on `bind` until the process is told to stop.
+pub async fn serve(state: AppState, bind: &str) -> std::io::Result<()> {
+    let state = web::Data::new(state);
+    HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .configure(configure)
+            .default_service(web::to(not_found))
+    })
+    .bind(bind)?
+    .shutdown_timeout(10)
+    .run()
+    .await
+}

@@ -150,7 +150,10 @@ mod tests {
         assert_eq!(new_box.decrypt(&stored).unwrap().expose(), "refresh");
 
         let other = SecretBox::new(&generate_master_key(), &[]).unwrap();
-        assert!(matches!(other.decrypt(&stored), Err(CryptoError::UnknownKey(_))));
+        assert!(matches!(
+            other.decrypt(&stored),
+            Err(CryptoError::UnknownKey(_))
+        ));
 
         let mut bad = stored.clone();
         let last = bad.pop().unwrap();
@@ -161,7 +164,13 @@ mod tests {
 
     #[test]
     fn master_key_must_be_32_bytes() {
-        assert_eq!(SecretBox::new("c2hvcnQ=", &[]).unwrap_err(), CryptoError::BadMasterKey);
-        assert_eq!(SecretBox::new("not base64!", &[]).unwrap_err(), CryptoError::BadMasterKey);
+        assert_eq!(
+            SecretBox::new("c2hvcnQ=", &[]).unwrap_err(),
+            CryptoError::BadMasterKey
+        );
+        assert_eq!(
+            SecretBox::new("not base64!", &[]).unwrap_err(),
+            CryptoError::BadMasterKey
+        );
     }
 }

@@ -43,7 +43,9 @@ impl Drop for Guard {
                 rt.block_on(async {
                     if let Ok(db) = Database::connect(&admin_url).await {
                         let _ = db
-                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
                             .await;
                     }
                 });
@@ -60,7 +62,10 @@ fn secrets() -> SecretBox {
 pub async fn sqlite() -> TestStore {
     herald_core::tls::init();
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("herald.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("herald.db").display()
+    );
     let store = Store::connect(&url, secrets()).await.expect("open sqlite");
     store.migrate().await.expect("migrate sqlite");
     TestStore {

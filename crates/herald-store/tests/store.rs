@@ -96,12 +96,29 @@ async fn apps_are_created_with_encrypted_secrets(store: Store) {
 
 async fn connections_upsert_on_their_account_key(store: Store) {
     let app = app(&store).await;
-    store.upsert_connection(conn(&app, "u1", "cid-1", "tok-a")).await.unwrap();
-    let again = store.upsert_connection(conn(&app, "u1", "cid-1", "tok-b")).await.unwrap();
-    store.upsert_connection(conn(&app, "u1", "cid-2", "tok-c")).await.unwrap();
+    store
+        .upsert_connection(conn(&app, "u1", "cid-1", "tok-a"))
+        .await
+        .unwrap();
+    let again = store
+        .upsert_connection(conn(&app, "u1", "cid-1", "tok-b"))
+        .await
+        .unwrap();
+    store
+        .upsert_connection(conn(&app, "u1", "cid-2", "tok-c"))
+        .await
+        .unwrap();
     let all = store.connections_of(&app, "u1").await.unwrap();
     assert_eq!(all.len(), 2, "same account upserts, another account adds");
-    assert_eq!(store.credential(&again).unwrap().access_token.unwrap().expose(), "tok-b");
+    assert_eq!(
+        store
+            .credential(&again)
+            .unwrap()
+            .access_token
+            .unwrap()
+            .expose(),
+        "tok-b"
+    );
 
     let raw = connections::Entity::find().all(store.db()).await.unwrap();
     for r in &raw {
@@ -110,16 +127,33 @@ async fn connections_upsert_on_their_account_key(store: Store) {
             assert!(!dump.contains(t), "token {t} stored in clear: {dump}");
         }
     }
-    assert_eq!(store.delete_connections(&app, "u1", "messenger", Some("cid-1")).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .delete_connections(&app, "u1", "messenger", Some("cid-1"))
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(store.connections_of(&app, "u1").await.unwrap().len(), 1);
-    assert_eq!(store.delete_connections(&app, "u1", "messenger", None).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .delete_connections(&app, "u1", "messenger", None)
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 async fn actions_are_idempotent_per_key(store: Store) {
     let app = app(&store).await;
     let first = created(action_with(&store, &app, 2, Some("k1")).await);
     assert_eq!(first.deliveries.len(), 2);
-    assert!(first.deliveries.iter().all(|d| d.state() == DeliveryState::Queued));
+    assert!(
+        first
+            .deliveries
+            .iter()
+            .all(|d| d.state() == DeliveryState::Queued)
+    );
     match action_with(&store, &app, 2, Some("k1")).await {
         CreateOutcome::Existing(r) => {
             assert_eq!(r.action.id, first.action.id);
@@ -127,31 +161,59 @@ async fn actions_are_idempotent_per_key(store: Store) {
         }
         _ => panic!("same key and request must return the first action"),
     }
-    assert!(matches!(action_with(&store, &app, 3, Some("k1")).await, CreateOutcome::KeyReused));
+    assert!(matches!(
+        action_with(&store, &app, 3, Some("k1")).await,
+        CreateOutcome::KeyReused
+    ));
     // Without a key every request is new.
     let a = created(action_with(&store, &app, 1, None).await);
     let b = created(action_with(&store, &app, 1, None).await);
     assert_ne!(a.action.id, b.action.id);
-    let read = store.action(&app, &a.action.action_id()).await.unwrap().unwrap();
+    let read = store
+        .action(&app, &a.action.action_id())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(read.deliveries.len(), 1);
     let other_app = self::app(&store).await;
-    assert!(store.action(&other_app, &a.action.action_id()).await.unwrap().is_none());
+    assert!(
+        store
+            .action(&other_app, &a.action.action_id())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn a_delivery_is_claimed_once(store: Store) {
     let app = app(&store).await;
     let r = created(action_with(&store, &app, 1, None).await);
     let id = r.deliveries[0].delivery_id();
-    let d = store.claim_delivery(&id, "w1", 30_000).await.unwrap().unwrap();
+    let d = store
+        .claim_delivery(&id, "w1", 30_000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(d.state(), DeliveryState::Sending);
     assert_eq!(d.attempts, 1);
-    assert!(store.claim_delivery(&id, "w2", 30_000).await.unwrap().is_none());
+    assert!(
+        store
+            .claim_delivery(&id, "w2", 30_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(store.claim_due("w2", 30_000, 10).await.unwrap().is_empty());
     let ok = store
-        .finish_attempt(&id, "w1", attempt(1, "published"), DeliveryUpdate::Published {
-            post_id: "p1".into(),
-            post_url: Some("https://x/p1".into()),
-        })
+        .finish_attempt(
+            &id,
+            "w1",
+            attempt(1, "published"),
+            DeliveryUpdate::Published {
+                post_id: "p1".into(),
+                post_url: Some("https://x/p1".into()),
+            },
+        )
         .await
         .unwrap();
     assert!(ok);
@@ -210,8 +272,19 @@ async fn expired_leases_are_reclaimed(store: Store) {
     let app = app(&store).await;
     let r = created(action_with(&store, &app, 1, None).await);
     let id = r.deliveries[0].delivery_id();
-    store.claim_delivery(&id, "dead-node", 50).await.unwrap().unwrap();
-    assert!(store.claim_expired("w2", 30_000, 10).await.unwrap().is_empty(), "lease still live");
+    store
+        .claim_delivery(&id, "dead-node", 50)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .claim_expired("w2", 30_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "lease still live"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(120)).await;
     let got = store.claim_expired("w2", 30_000, 10).await.unwrap();
     assert_eq!(got.len(), 1);
@@ -226,35 +299,55 @@ async fn a_lost_lease_does_not_overwrite(store: Store) {
     let app = app(&store).await;
     let r = created(action_with(&store, &app, 1, None).await);
     let id: DeliveryId = r.deliveries[0].delivery_id();
-    store.claim_delivery(&id, "w1", 30_000).await.unwrap().unwrap();
+    store
+        .claim_delivery(&id, "w1", 30_000)
+        .await
+        .unwrap()
+        .unwrap();
     let applied = store
-        .finish_attempt(&id, "someone-else", attempt(1, "failed"), DeliveryUpdate::Failed {
-            error: ErrorInfo {
-                class: "rejected".into(),
-                code: "x".into(),
-                message: "m".into(),
+        .finish_attempt(
+            &id,
+            "someone-else",
+            attempt(1, "failed"),
+            DeliveryUpdate::Failed {
+                error: ErrorInfo {
+                    class: "rejected".into(),
+                    code: "x".into(),
+                    message: "m".into(),
+                },
             },
-        })
+        )
         .await
         .unwrap();
     assert!(!applied);
-    assert_eq!(store.delivery(&id).await.unwrap().unwrap().state(), DeliveryState::Sending);
+    assert_eq!(
+        store.delivery(&id).await.unwrap().unwrap().state(),
+        DeliveryState::Sending
+    );
     let retry_at = now_ms() + 60_000;
     store
-        .finish_attempt(&id, "w1", attempt(1, "retry"), DeliveryUpdate::Retry {
-            at_ms: retry_at,
-            error: ErrorInfo {
-                class: "transient".into(),
-                code: "transient".into(),
-                message: "503".into(),
+        .finish_attempt(
+            &id,
+            "w1",
+            attempt(1, "retry"),
+            DeliveryUpdate::Retry {
+                at_ms: retry_at,
+                error: ErrorInfo {
+                    class: "transient".into(),
+                    code: "transient".into(),
+                    message: "503".into(),
+                },
             },
-        })
+        )
         .await
         .unwrap();
     let d = store.delivery(&id).await.unwrap().unwrap();
     assert_eq!(d.state(), DeliveryState::Queued);
     assert_eq!(d.next_attempt_at, retry_at);
-    assert!(store.claim_due("w1", 30_000, 10).await.unwrap().is_empty(), "not due yet");
+    assert!(
+        store.claim_due("w1", 30_000, 10).await.unwrap().is_empty(),
+        "not due yet"
+    );
 }
 
 async fn nonces_are_single_use(store: Store) {
@@ -262,6 +355,11 @@ async fn nonces_are_single_use(store: Store) {
     assert!(store.use_nonce("jti:app1", "n1", exp).await.unwrap());
     assert!(!store.use_nonce("jti:app1", "n1", exp).await.unwrap());
     assert!(store.use_nonce("jti:app2", "n1", exp).await.unwrap());
-    assert!(store.use_nonce("jti:app1", "old", now_ms() - 1).await.unwrap());
+    assert!(
+        store
+            .use_nonce("jti:app1", "old", now_ms() - 1)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.purge_nonces().await.unwrap(), 1);
 }

@@ -6,9 +6,7 @@ use crate::entities::connections;
 use crate::{Store, StoreError, now_ms};
 use herald_core::{AppId, ConnectionId, Credential, Secret};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 /// A connection's health.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,9 +163,9 @@ impl Store {
         Ok(Credential {
             access_token: s.decrypt_opt(c.access_token_enc.as_deref())?,
             refresh_token: s.decrypt_opt(c.refresh_token_enc.as_deref())?,
-            expires_at: c
-                .expires_at
-                .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok()),
+            expires_at: c.expires_at.and_then(|ms| {
+                time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok()
+            }),
             provider_uid: c.provider_uid.clone(),
             display_name: c.display_name.clone(),
             url: c.url.clone(),

@@ -9,8 +9,8 @@ use crate::{Store, StoreError, now_ms};
 use herald_core::{AttemptId, DeliveryId};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
 use sea_orm::{
-    ColumnTrait, EntityTrait, ExprTrait, Order, QueryFilter, TransactionTrait, ActiveModelTrait,
-    Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, ExprTrait, Order, QueryFilter, Set,
+    TransactionTrait,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -120,10 +120,13 @@ impl Store {
         lease_ms: i64,
         now: i64,
     ) -> sea_orm::UpdateMany<deliveries::Entity> {
-        q.col_expr(deliveries::Column::State, Expr::value(DeliveryState::Sending.as_str()))
-            .col_expr(deliveries::Column::LeaseOwner, Expr::value(owner))
-            .col_expr(deliveries::Column::LeaseUntil, Expr::value(now + lease_ms))
-            .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
+        q.col_expr(
+            deliveries::Column::State,
+            Expr::value(DeliveryState::Sending.as_str()),
+        )
+        .col_expr(deliveries::Column::LeaseOwner, Expr::value(owner))
+        .col_expr(deliveries::Column::LeaseUntil, Expr::value(now + lease_ms))
+        .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
     }
 
     /// Claims one queued, due delivery (the hand-off right after commit) and
@@ -246,19 +249,31 @@ impl Store {
         let now = now_ms();
         let txn = self.db().begin().await?;
         let q = deliveries::Entity::update_many()
-            .col_expr(deliveries::Column::LeaseOwner, Expr::value(Option::<String>::None))
-            .col_expr(deliveries::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .col_expr(
+                deliveries::Column::LeaseOwner,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                deliveries::Column::LeaseUntil,
+                Expr::value(Option::<i64>::None),
+            )
             .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
             .filter(deliveries::Column::Id.eq(id.as_str()))
             .filter(deliveries::Column::LeaseOwner.eq(owner))
             .filter(deliveries::Column::State.eq(DeliveryState::Sending.as_str()));
         let set_error = |q: sea_orm::UpdateMany<deliveries::Entity>, e: Option<&ErrorInfo>| {
-            q.col_expr(deliveries::Column::ErrorClass, Expr::value(e.map(|e| e.class.clone())))
-                .col_expr(deliveries::Column::ErrorCode, Expr::value(e.map(|e| e.code.clone())))
-                .col_expr(
-                    deliveries::Column::ErrorMessage,
-                    Expr::value(e.map(|e| e.message.clone())),
-                )
+            q.col_expr(
+                deliveries::Column::ErrorClass,
+                Expr::value(e.map(|e| e.class.clone())),
+            )
+            .col_expr(
+                deliveries::Column::ErrorCode,
+                Expr::value(e.map(|e| e.code.clone())),
+            )
+            .col_expr(
+                deliveries::Column::ErrorMessage,
+                Expr::value(e.map(|e| e.message.clone())),
+            )
         };
         let state = |s: DeliveryState| Expr::value(s.as_str());
         let q = match &update {

@@ -29,8 +29,10 @@ impl Store {
             return Ok(None);
         };
         let parse_url = |s: Option<String>| -> Result<Option<url::Url>, StoreError> {
-            s.map(|u| url::Url::parse(&u).map_err(|e| StoreError::Corrupt(format!("api_base: {e}"))))
-                .transpose()
+            s.map(|u| {
+                url::Url::parse(&u).map_err(|e| StoreError::Corrupt(format!("api_base: {e}")))
+            })
+            .transpose()
         };
         let options: BTreeMap<String, String> = serde_json::from_str(&row.options)
             .map_err(|e| StoreError::Corrupt(format!("provider options: {e}")))?;
@@ -40,7 +42,9 @@ impl Store {
                 api_base: parse_url(row.api_base)?,
                 consent_base: parse_url(row.consent_base)?,
                 client_id: row.client_id,
-                client_secret: self.secrets().decrypt_opt(row.client_secret_enc.as_deref())?,
+                client_secret: self
+                    .secrets()
+                    .decrypt_opt(row.client_secret_enc.as_deref())?,
                 options,
             },
         }))

@@ -1,0 +1,143 @@
+//! Layered configuration (figment): the compiled-in `config/default.toml` <
+//! `--config FILE` < `HERALD_*` environment variables (`__` for nesting).
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use herald_dispatch::{DispatchConfig, ProvidersConfig};
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
+use std::path::{Path, PathBuf};
+
+pub const DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Config {
+    pub bind: String,
+    pub public_url: Option<url::Url>,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub master_key: Option<String>,
+    #[serde(deserialize_with = "net_list")]
+    pub allowed_private_nets: Vec<IpNet>,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub dispatch: DispatchConfig,
+    #[serde(default)]
+    pub providers: ProvidersConfig,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A comma-separated string (as environment variables give it) or a list.
+fn net_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        List(Vec<String>),
+    }
+    let items = match Raw::deserialize(d)? {
+        Raw::Text(s) => s.split(',').map(str::to_owned).collect(),
+        Raw::List(l) => l,
+    };
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!("allowed_private_nets: {s:?} is not a CIDR"))
+                })
+        })
+        .collect()
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>) -> Result<Config, String> {
+        let mut fig = Figment::from(Toml::string(DEFAULTS));
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(format!("config file {} does not exist", f.display()));
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        let fig = fig.merge(Env::prefixed("HERALD_").split("__"));
+        let cfg: Config = fig.extract().map_err(|e| format!("configuration: {e}"))?;
+        cfg.dispatch.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("herald.db").display()
+            )
+        })
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .as_ref()
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| format!("http://{}", self.bind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_env_overrides() {
+        figment::Jail::expect_with(|jail| {
+            let cfg = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.bind, "127.0.0.1:8080");
+            assert_eq!(cfg.dispatch.max_attempts, 8);
+            assert!(cfg.allowed_private_nets.is_empty());
+            assert_eq!(cfg.providers["messenger"].options["mode"], "activities");
+
+            jail.set_env("HERALD_BIND", "127.0.0.1:9999");
+            jail.set_env("HERALD_DISPATCH__MAX_ATTEMPTS", "3");
+            jail.set_env("HERALD_ALLOWED_PRIVATE_NETS", "127.0.0.1/32, 10.0.0.0/8");
+            jail.set_env(
+                "HERALD_PROVIDERS__MESSENGER__API_BASE",
+                "http://127.0.0.1:1234/",
+            );
+            let cfg = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.bind, "127.0.0.1:9999");
+            assert_eq!(cfg.dispatch.max_attempts, 3);
+            assert_eq!(cfg.allowed_private_nets.len(), 2);
+            assert_eq!(
+                cfg.providers["messenger"]
+                    .api_base
+                    .as_ref()
+                    .map(|u| u.as_str()),
+                Some("http://127.0.0.1:1234/")
+            );
+            assert_eq!(cfg.public_url(), "http://127.0.0.1:9999");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HERALD_ALLOWED_PRIVATE_NETS", "not-a-net");
+            let e = Config::load(None).unwrap_err();
+            assert!(e.contains("not-a-net"), "{e}");
+            jail.set_env("HERALD_ALLOWED_PRIVATE_NETS", "");
+            jail.set_env("HERALD_DISPATCH__HTTP_TIMEOUT_SECONDS", "60");
+            let e = Config::load(None).unwrap_err();
+            assert!(e.contains("lease_seconds"), "{e}");
+            Ok(())
+        });
+    }
+}

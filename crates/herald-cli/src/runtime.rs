@@ -1,0 +1,205 @@
+//! What the commands do: open the store (creating the data dir and master key
+//! on first run), wire store + providers + dispatcher + server, and the small
+//! admin commands.
+
+use crate::config::{Config, LogFormat};
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use herald_core::OutboundPolicy;
+use herald_dispatch::Dispatcher;
+use herald_providers::ProviderRegistry;
+use herald_server::AppState;
+use herald_store::{NewApp, SecretBox, Store, generate_master_key};
+use std::time::Duration;
+use tracing::{info, warn};
+
+pub fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cfg.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// The master key from configuration, or from `<data_dir>/master.key`,
+/// generated there on first run.
+fn master_key(cfg: &Config) -> Result<String> {
+    if let Some(k) = &cfg.master_key {
+        return Ok(k.clone());
+    }
+    let path = cfg.data_dir.join("master.key");
+    if path.exists() {
+        return std::fs::read_to_string(&path)
+            .map(|s| s.trim().to_owned())
+            .with_context(|| format!("reading {}", path.display()));
+    }
+    let key = generate_master_key();
+    write_private(&path, &key)?;
+    warn!(
+        path = %path.display(),
+        "generated a new master key; back it up (tokens cannot be decrypted without it) \
+         and give every node that shares this database the same key (HERALD_MASTER_KEY)"
+    );
+    Ok(key)
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, content: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(content.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, content: &str) -> Result<()> {
+    std::fs::write(path, content).with_context(|| format!("creating {}", path.display()))
+}
+
+/// Opens (and migrates) the database.
+pub async fn open_store(cfg: &Config) -> Result<Store> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
+    let secrets = SecretBox::new(&master_key(cfg)?, &[]).context("master key")?;
+    let url = cfg.database_url();
+    let store = Store::connect(&url, secrets)
+        .await
+        .with_context(|| format!("opening the database ({})", redact_url(&url)))?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+/// A database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub async fn serve(cfg: Config, with_api: bool) -> Result<()> {
+    let store = open_store(&cfg).await?;
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .ok();
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        ProviderRegistry::builtin(),
+        cfg.dispatch.clone(),
+        cfg.providers.clone(),
+        OutboundPolicy::new(cfg.allowed_private_nets.clone()),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let poller = dispatcher.start();
+    info!(node = dispatcher.node_id(), database = %redact_url(&cfg.database_url()), "delivery workers started");
+    if with_api {
+        info!(bind = %cfg.bind, public_url = %cfg.public_url(), "Herald API listening");
+        let state = AppState {
+            store,
+            dispatcher: dispatcher.clone(),
+            metrics,
+        };
+        herald_server::serve(state, &cfg.bind)
+            .await
+            .with_context(|| format!("serving on {}", cfg.bind))?;
+    } else {
+        shutdown_signal().await;
+    }
+    info!("stopping: waiting for deliveries in flight");
+    dispatcher
+        .shutdown(Duration::from_secs(cfg.dispatch.http_timeout_seconds + 1))
+        .await;
+    poller.abort();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+pub async fn create_app(
+    cfg: &Config,
+    name: String,
+    site_url: Option<String>,
+    json: bool,
+) -> Result<()> {
+    if name.trim().is_empty() || name.len() > 200 {
+        bail!("--name must be 1 to 200 characters");
+    }
+    if let Some(u) = &site_url {
+        herald_core::action::check_http_url(u).map_err(|m| anyhow::anyhow!("--site-url {m}"))?;
+    }
+    let store = open_store(cfg).await?;
+    let created = store.create_app(NewApp { name, site_url }).await?;
+    let out = serde_json::json!({
+        "id": created.app.id,
+        "api_key": created.app.api_key,
+        "secret": created.secret.expose(),
+    });
+    if json {
+        println!("{out}");
+    } else {
+        println!(
+            "app created\n  id:      {}\n  api key: {}\n  secret:  {}\n(the secret is shown only now; store it safely)",
+            created.app.id,
+            created.app.api_key,
+            created.secret.expose()
+        );
+    }
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    iat: i64,
+    exp: i64,
+    jti: String,
+}
+
+/// A bearer JWT for `/v1`: HS256 with the decoded app secret.
+pub fn app_token(api_key: &str, secret: &str, ttl: i64) -> Result<String> {
+    if !(1..=300).contains(&ttl) {
+        bail!("--ttl must be between 1 and 300 seconds");
+    }
+    let key = STANDARD
+        .decode(secret.trim())
+        .context("--secret must be the base64 app secret printed by `herald apps create`")?;
+    let iat = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = Claims {
+        iss: api_key,
+        iat,
+        exp: iat + ttl,
+        jti: uuid::Uuid::new_v4().to_string(),
+    };
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(&key),
+    )
+    .context("signing the token")
+}

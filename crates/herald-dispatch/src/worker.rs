@@ -1,0 +1,664 @@
+//! The dispatcher: a bounded pool of delivery tasks fed by immediate hand-offs
+//! and by a poller. A delivery is only worked on while its lease is held; every
+//! attempt is recorded, and the delivery's next state is written together with
+//! the attempt in one transaction.
+
+use crate::config::{DispatchConfig, ProvidersConfig};
+use crate::payload::ActionPayload;
+use crate::policy::{self, Decision};
+use crate::settings;
+use herald_core::{
+    AccountInfo, ActionId, ActionMeta, Credential, DeliveryId, IdempotencyKey, OutboundPolicy,
+    Provider, ProviderError, Published, RenderedAction,
+};
+use herald_providers::ProviderRegistry;
+use herald_store::entities::{connections, deliveries};
+use herald_store::repo::connections::ConnectionStatus;
+use herald_store::repo::deliveries::ErrorInfo;
+use herald_store::{AttemptRecord, DeliveryUpdate, Store, StoreError, now_ms};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+use tracing::{debug, error, info, warn};
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    registry: ProviderRegistry,
+    cfg: DispatchConfig,
+    providers: ProvidersConfig,
+    policy: OutboundPolicy,
+    client: reqwest::Client,
+    guarded: reqwest::Client,
+    /// Identifies this process's leases.
+    node_id: String,
+    slots: Arc<Semaphore>,
+    /// Woken after every recorded outcome (for `?wait=`).
+    progress: Notify,
+    stopping: AtomicBool,
+}
+
+/// How a delivery came to a worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Claim {
+    /// Queued and due; this attempt is already counted.
+    Fresh,
+    /// Its lease expired while `sending`: the previous worker died mid-send.
+    Reclaimed,
+}
+
+/// A failure that ends processing without a network outcome.
+enum Stop {
+    Store(StoreError),
+    /// The delivery cannot be attempted: record as failed with this error.
+    Fail(ErrorInfo),
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Stop::Store(e)
+    }
+}
+
+fn error_info(err: &ProviderError) -> ErrorInfo {
+    ErrorInfo {
+        class: err.class().as_str().to_owned(),
+        code: err.code(),
+        message: err.message().to_owned(),
+    }
+}
+
+fn fail(class: &str, code: &str, message: impl Into<String>) -> Stop {
+    Stop::Fail(ErrorInfo {
+        class: class.into(),
+        code: code.into(),
+        message: message.into(),
+    })
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Store,
+        registry: ProviderRegistry,
+        cfg: DispatchConfig,
+        providers: ProvidersConfig,
+        policy: OutboundPolicy,
+    ) -> Result<Self, String> {
+        cfg.validate()?;
+        let (client, guarded) = herald_core::provider::http_clients(
+            &policy,
+            Duration::from_secs(cfg.http_timeout_seconds),
+        )
+        .map_err(|e| format!("building HTTP clients: {e}"))?;
+        let node_id = format!("{}-{}", std::process::id(), uuid_like());
+        Ok(Dispatcher {
+            inner: Arc::new(Inner {
+                slots: Arc::new(Semaphore::new(cfg.workers)),
+                store,
+                registry,
+                cfg,
+                providers,
+                policy,
+                client,
+                guarded,
+                node_id,
+                progress: Notify::new(),
+                stopping: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
+    }
+
+    pub fn registry(&self) -> &ProviderRegistry {
+        &self.inner.registry
+    }
+
+    pub fn policy(&self) -> &OutboundPolicy {
+        &self.inner.policy
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Starts deliveries that were just committed, without waiting for the
+    /// poller. If this node is busy they wait for a free slot; if it stops
+    /// first, the poller (here or on another node) finds them.
+    pub fn hand_off(&self, ids: Vec<DeliveryId>) {
+        for id in ids {
+            let this = self.clone();
+            tokio::spawn(async move {
+                let Ok(permit) = this.inner.slots.clone().acquire_owned().await else {
+                    return;
+                };
+                if this.inner.stopping.load(Ordering::Relaxed) {
+                    return;
+                }
+                let lease = this.inner.cfg.lease_ms();
+                match this
+                    .inner
+                    .store
+                    .claim_delivery(&id, &this.inner.node_id, lease)
+                    .await
+                {
+                    Ok(Some(d)) => this.run(d, Claim::Fresh).await,
+                    Ok(None) => debug!(delivery = %id, "already claimed elsewhere"),
+                    Err(e) => {
+                        warn!(delivery = %id, error = %e, "hand-off claim failed; the poller will retry")
+                    }
+                }
+                drop(permit);
+            });
+        }
+    }
+
+    /// Runs the poller until [`Dispatcher::shutdown`].
+    pub fn start(&self) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move { this.poll_loop().await })
+    }
+
+    /// Stops claiming and waits (up to `grace`) for deliveries in flight.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.stopping.store(true, Ordering::Relaxed);
+        let all = self.inner.cfg.workers as u32;
+        match tokio::time::timeout(grace, self.inner.slots.acquire_many(all)).await {
+            Ok(_) => info!("workers drained"),
+            Err(_) => warn!(
+                "shutdown grace ran out with deliveries in flight; their leases will expire and be reclaimed"
+            ),
+        }
+        self.inner.slots.close();
+    }
+
+    /// Resolves after the next recorded outcome, or after `max`.
+    pub async fn progress(&self, max: Duration) {
+        let _ = tokio::time::timeout(max, self.inner.progress.notified()).await;
+    }
+
+    async fn poll_loop(&self) {
+        let every = Duration::from_millis(self.inner.cfg.poll_interval_ms);
+        let mut last_purge = std::time::Instant::now();
+        while !self.inner.stopping.load(Ordering::Relaxed) {
+            if let Err(e) = self.poll_once().await {
+                warn!(error = %e, "poll failed");
+            }
+            if last_purge.elapsed() > Duration::from_secs(60) {
+                last_purge = std::time::Instant::now();
+                if let Err(e) = self.inner.store.purge_nonces().await {
+                    warn!(error = %e, "purging nonces failed");
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    /// One poll: reclaim expired leases, then claim due deliveries, never more
+    /// than there are free slots (a claimed delivery's lease is already running).
+    pub async fn poll_once(&self) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let lease = inner.cfg.lease_ms();
+        for claim in [Claim::Reclaimed, Claim::Fresh] {
+            let free = inner
+                .slots
+                .available_permits()
+                .min(inner.cfg.batch_size as usize);
+            if free == 0 {
+                return Ok(());
+            }
+            let Ok(mut permits) = inner.slots.clone().try_acquire_many_owned(free as u32) else {
+                return Ok(());
+            };
+            let rows = match claim {
+                Claim::Reclaimed => {
+                    inner
+                        .store
+                        .claim_expired(&inner.node_id, lease, free as u64)
+                        .await?
+                }
+                Claim::Fresh => {
+                    inner
+                        .store
+                        .claim_due(&inner.node_id, lease, free as u64)
+                        .await?
+                }
+            };
+            for d in rows {
+                let permit = permits.split(1).expect("one permit per claimed row");
+                let this = self.clone();
+                tokio::spawn(async move {
+                    this.run(d, claim).await;
+                    drop(permit);
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn run(&self, d: deliveries::Model, claim: Claim) {
+        let id = d.delivery_id();
+        if let Err(e) = self.process(d, claim).await {
+            // The lease runs out and the delivery is reclaimed later.
+            error!(delivery = %id, error = %e, "delivery processing failed");
+        }
+        self.inner.progress.notify_waiters();
+    }
+
+    async fn process(&self, mut d: deliveries::Model, claim: Claim) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let id = d.delivery_id();
+        let provider = inner.registry.get(&d.provider).cloned();
+        if claim == Claim::Reclaimed {
+            let idempotent = provider
+                .as_ref()
+                .is_some_and(|p| p.capabilities().idempotent);
+            if !idempotent {
+                let now = now_ms();
+                let message = "the worker sending this delivery stopped before an answer was recorded; \
+                               the network has no idempotency key, so Herald does not re-send it \
+                               (check the network, then redrive if the post is missing)";
+                let attempt = AttemptRecord {
+                    attempt: d.attempts,
+                    started_at: now,
+                    finished_at: now,
+                    outcome: "lease_expired".into(),
+                    http_status: None,
+                    error_code: Some("lease_expired".into()),
+                    error_message: Some(message.into()),
+                };
+                let update = DeliveryUpdate::Unknown {
+                    error: ErrorInfo {
+                        class: "unknown".into(),
+                        code: "lease_expired".into(),
+                        message: message.into(),
+                    },
+                };
+                inner
+                    .store
+                    .finish_attempt(&id, &inner.node_id, attempt, update)
+                    .await?;
+                warn!(delivery = %id, provider = %d.provider, "lease expired mid-send: marked unknown");
+                return Ok(());
+            }
+            if !inner
+                .store
+                .begin_resend(&id, &inner.node_id, inner.cfg.lease_ms())
+                .await?
+            {
+                return Ok(());
+            }
+            d.attempts += 1;
+            info!(delivery = %id, "lease expired mid-send: re-sending under the same idempotency key");
+        }
+        let started = now_ms();
+        match self.prepare(&d, provider).await {
+            Ok(job) => self.attempt(d, job, started).await,
+            Err(Stop::Store(e)) => Err(e),
+            Err(Stop::Fail(error)) => {
+                let attempt = AttemptRecord {
+                    attempt: d.attempts,
+                    started_at: started,
+                    finished_at: now_ms(),
+                    outcome: "failed".into(),
+                    http_status: None,
+                    error_code: Some(error.code.clone()),
+                    error_message: Some(error.message.clone()),
+                };
+                warn!(delivery = %id, code = %error.code, "delivery cannot be attempted");
+                metrics::counter!("herald_deliveries_total", "provider" => d.provider.clone(), "outcome" => "failed").increment(1);
+                inner
+                    .store
+                    .finish_attempt(
+                        &id,
+                        &inner.node_id,
+                        attempt,
+                        DeliveryUpdate::Failed { error },
+                    )
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Loads what an attempt needs and renders the post.
+    async fn prepare(
+        &self,
+        d: &deliveries::Model,
+        provider: Option<Arc<dyn Provider>>,
+    ) -> Result<Job, Stop> {
+        let inner = &self.inner;
+        let provider = provider.ok_or_else(|| {
+            fail(
+                "unsupported",
+                "unknown_provider",
+                format!("provider {} is not available in this build", d.provider),
+            )
+        })?;
+        let action = inner
+            .store
+            .action_by_id(&d.action_id)
+            .await?
+            .ok_or_else(|| fail("rejected", "action_missing", "the action was deleted"))?;
+        let payload: ActionPayload = serde_json::from_str(&action.payload)
+            .map_err(|e| StoreError::Corrupt(format!("action payload: {e}")))?;
+        let conn = inner
+            .store
+            .connection(&herald_core::ConnectionId::from_stored(
+                d.connection_id.clone(),
+            ))
+            .await?
+            .ok_or_else(|| {
+                fail(
+                    "auth_revoked",
+                    "connection_removed",
+                    "the user disconnected this account",
+                )
+            })?;
+        if conn.status() != ConnectionStatus::Active {
+            return Err(fail(
+                "auth_revoked",
+                "needs_reauth",
+                "the connection needs the user to authorize Herald again",
+            ));
+        }
+        let app_id = herald_core::AppId::from_stored(d.app_id.clone());
+        let app = inner
+            .store
+            .app(&app_id)
+            .await?
+            .ok_or_else(|| fail("rejected", "app_missing", "the app was deleted"))?;
+        let app_cfg = inner.store.provider_config(&app_id, provider.id()).await?;
+        if app_cfg.as_ref().is_some_and(|c| !c.enabled) {
+            return Err(fail(
+                "rejected",
+                "provider_disabled",
+                format!("{} is disabled for this app", provider.id()),
+            ));
+        }
+        let settings = settings::merge(
+            provider.as_ref(),
+            inner.providers.get(provider.id()),
+            app_cfg.as_ref(),
+        );
+        let http = settings::http_ctx(settings, &inner.client, &inner.guarded, &inner.policy);
+        let rendered = RenderedAction {
+            action: payload.action,
+            meta: ActionMeta {
+                action_id: ActionId::from_stored(action.id.clone()),
+                uid: action.uid.clone(),
+                delivery_id: Some(d.delivery_id()),
+                app_name: app.name.clone(),
+                site_url: app.site_url.clone(),
+            },
+            options: http.settings.options.clone(),
+        };
+        let account = AccountInfo {
+            provider_uid: Some(conn.provider_uid.clone()),
+            display_name: conn.display_name.clone(),
+            url: conn.url.clone(),
+            max_text: None,
+        };
+        let post = provider
+            .render(&rendered, &account)
+            .map_err(|e| fail("rejected", "render_failed", e.to_string()))?;
+        let cred = inner.store.credential(&conn)?;
+        Ok(Job {
+            provider,
+            post,
+            cred,
+            http,
+            conn,
+        })
+    }
+
+    /// Publishes, refreshing an expired token once, and records the outcome.
+    async fn attempt(
+        &self,
+        d: deliveries::Model,
+        mut job: Job,
+        mut started: i64,
+    ) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let id = d.delivery_id();
+        let key = IdempotencyKey::for_delivery(&id);
+        let idempotent = job.provider.capabilities().idempotent;
+        let mut attempt_no = d.attempts;
+        let mut refreshed = false;
+        loop {
+            let t0 = std::time::Instant::now();
+            let result = job
+                .provider
+                .publish(&job.post, &job.cred, &key, &job.http)
+                .await;
+            metrics::histogram!("herald_publish_seconds", "provider" => d.provider.clone())
+                .record(t0.elapsed().as_secs_f64());
+            let err = match result {
+                Ok(published) => {
+                    return self
+                        .record_published(&d, attempt_no, started, published)
+                        .await;
+                }
+                Err(err) => err,
+            };
+            let decision = policy::decide(
+                &inner.cfg,
+                &err,
+                attempt_no.max(0) as u32,
+                idempotent,
+                refreshed,
+            );
+            let record = |outcome: &str| AttemptRecord {
+                attempt: attempt_no,
+                started_at: started,
+                finished_at: now_ms(),
+                outcome: outcome.into(),
+                http_status: err.http_status(),
+                error_code: Some(err.code()),
+                error_message: Some(err.message().to_owned()),
+            };
+            let (update, outcome) = match decision {
+                Decision::RefreshAndRetry => {
+                    inner
+                        .store
+                        .record_attempt(&id, record("auth_expired"))
+                        .await?;
+                    refreshed = true;
+                    match self.refresh(&job).await {
+                        Ok(cred) => {
+                            job.cred = cred;
+                            if !inner
+                                .store
+                                .begin_resend(&id, &inner.node_id, inner.cfg.lease_ms())
+                                .await?
+                            {
+                                return Ok(());
+                            }
+                            attempt_no += 1;
+                            started = now_ms();
+                            continue;
+                        }
+                        Err(refresh_err) => {
+                            return self
+                                .record_refresh_failure(&d, &job, attempt_no, refresh_err)
+                                .await;
+                        }
+                    }
+                }
+                Decision::Retry(delay) => (
+                    DeliveryUpdate::Retry {
+                        at_ms: now_ms() + delay.as_millis() as i64,
+                        error: error_info(&err),
+                    },
+                    "retry",
+                ),
+                Decision::Fail { reauth } => {
+                    if reauth {
+                        inner
+                            .store
+                            .set_connection_status(
+                                &job.conn.connection_id(),
+                                ConnectionStatus::NeedsReauth,
+                                Some(err.message().to_owned()),
+                            )
+                            .await?;
+                    }
+                    (
+                        DeliveryUpdate::Failed {
+                            error: error_info(&err),
+                        },
+                        "failed",
+                    )
+                }
+                Decision::Unknown => (
+                    DeliveryUpdate::Unknown {
+                        error: error_info(&err),
+                    },
+                    "unknown",
+                ),
+            };
+            info!(delivery = %id, provider = %d.provider, attempt = attempt_no, outcome, class = err.class().as_str(), "attempt finished");
+            metrics::counter!("herald_deliveries_total", "provider" => d.provider.clone(), "outcome" => outcome).increment(1);
+            inner
+                .store
+                .finish_attempt(&id, &inner.node_id, record(outcome), update)
+                .await?;
+            return Ok(());
+        }
+    }
+
+    async fn record_published(
+        &self,
+        d: &deliveries::Model,
+        attempt_no: i32,
+        started: i64,
+        p: Published,
+    ) -> Result<(), StoreError> {
+        let id = d.delivery_id();
+        let attempt = AttemptRecord {
+            attempt: attempt_no,
+            started_at: started,
+            finished_at: now_ms(),
+            outcome: "published".into(),
+            http_status: None,
+            error_code: None,
+            error_message: None,
+        };
+        info!(delivery = %id, provider = %d.provider, attempt = attempt_no, post_id = %p.post_id, "published");
+        metrics::counter!("herald_deliveries_total", "provider" => d.provider.clone(), "outcome" => "published").increment(1);
+        let applied = self
+            .inner
+            .store
+            .finish_attempt(
+                &id,
+                &self.inner.node_id,
+                attempt,
+                DeliveryUpdate::Published {
+                    post_id: p.post_id,
+                    post_url: p.post_url,
+                },
+            )
+            .await?;
+        if !applied {
+            warn!(delivery = %id, "published, but the lease was lost before recording it");
+        }
+        Ok(())
+    }
+
+    async fn refresh(&self, job: &Job) -> Result<Credential, ProviderError> {
+        let fresh = job.provider.refresh(&job.cred, &job.http).await?;
+        self.inner
+            .store
+            .store_refreshed(&job.conn.connection_id(), &fresh)
+            .await
+            .map_err(|e| ProviderError::Transient {
+                status: None,
+                message: format!("storing the refreshed token failed: {e}"),
+            })?;
+        info!(connection = %job.conn.id, provider = %job.conn.provider, "access token refreshed");
+        Ok(fresh)
+    }
+
+    /// The refresh itself failed: a transient failure retries later (the
+    /// connection stays active); anything else needs the user.
+    async fn record_refresh_failure(
+        &self,
+        d: &deliveries::Model,
+        job: &Job,
+        attempt_no: i32,
+        err: ProviderError,
+    ) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let id = d.delivery_id();
+        let now = now_ms();
+        let transient = matches!(
+            err,
+            ProviderError::Transient { .. }
+                | ProviderError::RateLimited { .. }
+                | ProviderError::Unknown { .. }
+        );
+        let mut info = error_info(&err);
+        info.message = format!("token refresh failed: {}", info.message);
+        let update = if transient && (attempt_no as u32) < inner.cfg.max_attempts {
+            let delay = policy::backoff(&inner.cfg, attempt_no as u32);
+            DeliveryUpdate::Retry {
+                at_ms: now + delay.as_millis() as i64,
+                error: info.clone(),
+            }
+        } else {
+            if !transient {
+                inner
+                    .store
+                    .set_connection_status(
+                        &job.conn.connection_id(),
+                        ConnectionStatus::NeedsReauth,
+                        Some(info.message.clone()),
+                    )
+                    .await?;
+            }
+            DeliveryUpdate::Failed {
+                error: info.clone(),
+            }
+        };
+        let outcome = if matches!(update, DeliveryUpdate::Retry { .. }) {
+            "retry"
+        } else {
+            "failed"
+        };
+        warn!(delivery = %id, outcome, "token refresh failed");
+        let attempt = AttemptRecord {
+            attempt: attempt_no,
+            started_at: now,
+            finished_at: now,
+            outcome: format!("refresh_{outcome}"),
+            http_status: err.http_status(),
+            error_code: Some(info.code.clone()),
+            error_message: Some(info.message.clone()),
+        };
+        inner
+            .store
+            .finish_attempt(&id, &inner.node_id, attempt, update)
+            .await?;
+        Ok(())
+    }
+}
+
+struct Job {
+    provider: Arc<dyn Provider>,
+    post: herald_core::NativePost,
+    cred: Credential,
+    http: herald_core::HttpCtx,
+    conn: connections::Model,
+}
+
+/// A short random tag that tells this process's leases from a restarted one's.
+fn uuid_like() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}

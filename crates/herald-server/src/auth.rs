@@ -1,0 +1,149 @@
+//! App authentication on `/v1`: `Authorization: Bearer <JWT>`, HS256 signed
+//! with the app's secret (the base64-decoded bytes of it), claims `iss` = the
+//! app's api key, `iat`, `exp` at most 300 s after `iat`, and a single-use
+//! `jti` (stored, so a replay is refused across restarts and nodes).
+
+use crate::AppState;
+use crate::error::ApiError;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use herald_store::entities::apps;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use std::future::Future;
+use std::pin::Pin;
+
+/// The longest a token may live.
+pub const MAX_TOKEN_LIFETIME_SECS: i64 = 300;
+/// Allowed clock difference between the site and Herald.
+pub const CLOCK_SKEW_SECS: i64 = 60;
+
+/// The authenticated app of a request.
+pub struct AuthedApp(pub apps::Model);
+
+#[derive(Deserialize)]
+struct Unverified {
+    iss: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    iat: i64,
+    exp: i64,
+    jti: String,
+}
+
+fn unauthorized(msg: &str) -> ApiError {
+    ApiError::Unauthorized(msg.to_owned())
+}
+
+fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
+    let header = req.headers().get("authorization").ok_or_else(|| {
+        unauthorized("missing Authorization header: send `Authorization: Bearer <JWT>`")
+    })?;
+    let value = header
+        .to_str()
+        .map_err(|_| unauthorized("Authorization header is not ASCII"))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or_else(|| unauthorized("Authorization must use the Bearer scheme"))?;
+    Ok(token.trim().to_owned())
+}
+
+/// The `iss` claim, read before the signature can be checked (it names the key).
+fn issuer(token: &str) -> Result<String, ApiError> {
+    let payload = token
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| unauthorized("bearer token is not a JWT"))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| unauthorized("bearer token is not a JWT"))?;
+    let claims: Unverified =
+        serde_json::from_slice(&bytes).map_err(|_| unauthorized("bearer token is not a JWT"))?;
+    claims
+        .iss
+        .ok_or_else(|| unauthorized("token has no iss claim (the app's api key)"))
+}
+
+async fn authenticate(state: web::Data<AppState>, token: String) -> Result<AuthedApp, ApiError> {
+    let header = jsonwebtoken::decode_header(&token)
+        .map_err(|_| unauthorized("bearer token is not a JWT"))?;
+    if header.alg != Algorithm::HS256 {
+        return Err(unauthorized("token must be signed with HS256"));
+    }
+    let api_key = issuer(&token)?;
+    let app = state
+        .store
+        .app_by_api_key(&api_key)
+        .await?
+        .ok_or_else(|| unauthorized("unknown api key in iss"))?;
+    if app.disabled {
+        return Err(unauthorized("this app is disabled"));
+    }
+    let secret = state.store.app_secret(&app)?;
+    let key_bytes = STANDARD
+        .decode(secret.expose())
+        .map_err(|e| ApiError::internal(format!("stored app secret is not base64: {e}")))?;
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_required_spec_claims(&["exp", "iss"]);
+    validation.set_issuer(&[&api_key]);
+    validation.validate_aud = false;
+    validation.leeway = CLOCK_SKEW_SECS as u64;
+    let data =
+        jsonwebtoken::decode::<Claims>(&token, &DecodingKey::from_secret(&key_bytes), &validation)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => unauthorized("token expired"),
+                    ErrorKind::InvalidSignature => {
+                        unauthorized("token signature does not match the app secret")
+                    }
+                    ErrorKind::Json(_) | ErrorKind::MissingRequiredClaim(_) => {
+                        unauthorized("token needs the claims iss, iat, exp and jti")
+                    }
+                    _ => unauthorized("invalid token"),
+                }
+            })?;
+    let c = data.claims;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if c.exp - c.iat > MAX_TOKEN_LIFETIME_SECS {
+        return Err(unauthorized(
+            "token lifetime (exp - iat) must be at most 300 seconds",
+        ));
+    }
+    if c.iat > now + CLOCK_SKEW_SECS {
+        return Err(unauthorized("token iat is in the future"));
+    }
+    if c.jti.is_empty() || c.jti.len() > 128 {
+        return Err(unauthorized("token jti must be 1 to 128 characters"));
+    }
+    let keep_until_ms = (c.exp + CLOCK_SKEW_SECS) * 1000;
+    if !state
+        .store
+        .use_nonce(&format!("jti:{}", app.id), &c.jti, keep_until_ms)
+        .await?
+    {
+        return Err(unauthorized(
+            "token already used (jti replayed): mint a new token per request",
+        ));
+    }
+    Ok(AuthedApp(app))
+}
+
+impl FromRequest for AuthedApp {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("app state missing"))?;
+            authenticate(state, token?).await
+        })
+    }
+}

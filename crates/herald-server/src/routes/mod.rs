@@ -1,0 +1,5 @@
+//! Route modules, one per resource; each exposes `configure`.
+
+pub mod actions;
+pub mod connections;
+pub mod health;
