@@ -74,9 +74,14 @@ pub async fn sqlite() -> TestStore {
     }
 }
 
-/// A fresh PostgreSQL database, or `None` (skipped locally, with the reason printed).
-pub async fn postgres() -> Option<TestStore> {
-    herald_core::tls::init();
+/// A fresh, empty PostgreSQL database (dropped with the value), or `None`
+/// (skipped locally, with the reason printed; a failure under `CI=true`).
+pub struct PgDatabase {
+    pub url: String,
+    _guard: Guard,
+}
+
+pub async fn postgres_database() -> Option<PgDatabase> {
     let admin_url = pg_url();
     let admin = match Database::connect(&admin_url).await {
         Ok(db) => db,
@@ -96,13 +101,24 @@ pub async fn postgres() -> Option<TestStore> {
         .expect("create test database");
     let mut url = url::Url::parse(&admin_url).expect("HERALD_TEST_DATABASE_URL is a URL");
     url.set_path(&name);
-    let store = Store::connect(url.as_str(), secrets())
+    Some(PgDatabase {
+        url: url.to_string(),
+        _guard: Guard::Postgres { admin_url, name },
+    })
+}
+
+/// A fresh, migrated store on its own PostgreSQL database, or `None` (see
+/// [`postgres_database`]).
+pub async fn postgres() -> Option<TestStore> {
+    herald_core::tls::init();
+    let db = postgres_database().await?;
+    let store = Store::connect(&db.url, secrets())
         .await
         .expect("open test database");
     store.migrate().await.expect("migrate postgres");
     Some(TestStore {
         store,
-        _guard: Guard::Postgres { admin_url, name },
+        _guard: db._guard,
     })
 }
 
