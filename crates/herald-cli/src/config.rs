@@ -92,6 +92,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closure type
 mod tests {
     use super::*;
 
