@@ -4,8 +4,9 @@
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use herald_dispatch::{DispatchConfig, ProvidersConfig};
+use herald_server::config::GigyaConfig;
 use ipnet::IpNet;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULTS: &str = include_str!("../../../config/default.toml");
@@ -17,11 +18,13 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub master_key: Option<String>,
-    #[serde(deserialize_with = "net_list")]
+    #[serde(deserialize_with = "herald_server::config::net_list")]
     pub allowed_private_nets: Vec<IpNet>,
     pub log: String,
     pub log_format: LogFormat,
     pub dispatch: DispatchConfig,
+    #[serde(default)]
+    pub gigya: GigyaConfig,
     #[serde(default)]
     pub providers: ProvidersConfig,
 }
@@ -31,32 +34,6 @@ pub struct Config {
 pub enum LogFormat {
     Text,
     Json,
-}
-
-/// A comma-separated string (as environment variables give it) or a list.
-fn net_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Text(String),
-        List(Vec<String>),
-    }
-    let items = match Raw::deserialize(d)? {
-        Raw::Text(s) => s.split(',').map(str::to_owned).collect(),
-        Raw::List(l) => l,
-    };
-    items
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<IpNet>()
-                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map_err(|_| {
-                    serde::de::Error::custom(format!("allowed_private_nets: {s:?} is not a CIDR"))
-                })
-        })
-        .collect()
 }
 
 impl Config {
@@ -83,11 +60,11 @@ impl Config {
         })
     }
 
-    pub fn public_url(&self) -> String {
-        self.public_url
-            .as_ref()
-            .map(|u| u.to_string())
-            .unwrap_or_else(|| format!("http://{}", self.bind))
+    pub fn public_url(&self) -> url::Url {
+        self.public_url.clone().unwrap_or_else(|| {
+            url::Url::parse(&format!("http://{}/", self.bind))
+                .unwrap_or_else(|_| url::Url::parse("http://127.0.0.1:8080/").expect("literal URL"))
+        })
     }
 }
 
@@ -123,7 +100,8 @@ mod tests {
                     .map(|u| u.as_str()),
                 Some("http://127.0.0.1:1234/")
             );
-            assert_eq!(cfg.public_url(), "http://127.0.0.1:9999");
+            assert_eq!(cfg.public_url().as_str(), "http://127.0.0.1:9999/");
+            assert_eq!(cfg.gigya.data_centers, vec!["us1".to_owned()]);
             Ok(())
         });
     }

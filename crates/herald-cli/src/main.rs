@@ -1,5 +1,5 @@
 //! The `herald` binary: `serve` (API + workers), `worker` (workers only),
-//! `migrate`, `apps create`, `app-token`. Logs go to stderr so that stdout
+//! `migrate`, `apps create`, `keys create|add-rsa`, `app-token`. Logs go to stderr so that stdout
 //! carries only what a command prints for scripts (`--json`).
 
 mod config;
@@ -37,6 +37,11 @@ enum Command {
         #[command(subcommand)]
         command: AppsCommand,
     },
+    /// Manage app keys (Gigya userKeys).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Print a bearer JWT for an app, valid for 5 minutes (for curl and docs).
     AppToken {
         #[arg(long)]
@@ -47,6 +52,27 @@ enum Command {
         /// Lifetime in seconds (at most 300).
         #[arg(long, default_value_t = 300)]
         ttl: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an HMAC userKey with every permission; prints its secret once.
+    Create {
+        /// The app's id or api key.
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register an RSA public key (PEM) for RS256 bearer JWTs (kid = the printed userKey).
+    AddRsa {
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        public_key: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -101,6 +127,12 @@ fn main() -> Result<()> {
                         json,
                     },
             } => runtime::create_app(&cfg, name, site_url, json).await,
+            Command::Keys {
+                command: KeysCommand::Create { app, json },
+            } => runtime::create_hmac_key(&cfg, &app, json).await,
+            Command::Keys {
+                command: KeysCommand::AddRsa { app, public_key, json },
+            } => runtime::add_rsa_key(&cfg, &app, &public_key, json).await,
             Command::AppToken { .. } => unreachable!("handled above"),
         }
     })

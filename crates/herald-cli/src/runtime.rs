@@ -10,6 +10,7 @@ use herald_core::OutboundPolicy;
 use herald_dispatch::Dispatcher;
 use herald_providers::ProviderRegistry;
 use herald_server::AppState;
+use herald_store::repo::app_keys::Permission;
 use herald_store::{NewApp, SecretBox, Store, generate_master_key};
 use std::time::Duration;
 use tracing::{info, warn};
@@ -112,6 +113,10 @@ pub async fn serve(cfg: Config, with_api: bool) -> Result<()> {
             store,
             dispatcher: dispatcher.clone(),
             metrics,
+            config: herald_server::config::ServerConfig {
+                public_url: cfg.public_url(),
+                gigya: cfg.gigya.clone(),
+            },
         };
         herald_server::serve(state, &cfg.bind)
             .await
@@ -139,6 +144,42 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn find_app(store: &Store, app: &str) -> Result<herald_store::entities::apps::Model> {
+    store
+        .app_by_id_or_key(app)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no app with id or api key {app:?}"))
+}
+
+/// `keys create`: an HMAC userKey with every permission.
+pub async fn create_hmac_key(cfg: &Config, app: &str, json: bool) -> Result<()> {
+    let store = open_store(cfg).await?;
+    let app = find_app(&store, app).await?;
+    let (key, secret) = store.create_hmac_key(&app.app_id(), &Permission::ALL).await?;
+    if json {
+        println!("{}", serde_json::json!({"user_key": key.user_key, "secret": secret.expose()}));
+    } else {
+        println!("user key created\n  user key: {}\n  secret:   {}\n(the secret is shown only now)", key.user_key, secret.expose());
+    }
+    Ok(())
+}
+
+/// `keys add-rsa`: registers an RSA public key for RS256 bearer tokens.
+pub async fn add_rsa_key(cfg: &Config, app: &str, pem_file: &std::path::Path, json: bool) -> Result<()> {
+    let pem = std::fs::read_to_string(pem_file).with_context(|| format!("reading {}", pem_file.display()))?;
+    jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes())
+        .map_err(|e| anyhow::anyhow!("{} is not an RSA public key in PEM form: {e}", pem_file.display()))?;
+    let store = open_store(cfg).await?;
+    let app = find_app(&store, app).await?;
+    let key = store.create_rsa_key(&app.app_id(), pem.trim(), &Permission::ALL).await?;
+    if json {
+        println!("{}", serde_json::json!({"user_key": key.user_key}));
+    } else {
+        println!("RSA key registered\n  user key (JWT kid): {}", key.user_key);
+    }
+    Ok(())
 }
 
 pub async fn create_app(

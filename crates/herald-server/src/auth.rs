@@ -1,7 +1,9 @@
-//! App authentication on `/v1`: `Authorization: Bearer <JWT>`, HS256 signed
-//! with the app's secret (the base64-decoded bytes of it), claims `iss` = the
-//! app's api key, `iat`, `exp` at most 300 s after `iat`, and a single-use
-//! `jti` (stored, so a replay is refused across restarts and nodes).
+//! App authentication on `/v1`: `Authorization: Bearer <JWT>`, either HS256
+//! signed with the app's secret (the base64-decoded bytes of it), claims `iss`
+//! = the app's api key, `iat`, `exp` at most 300 s after `iat`; or RS256 with
+//! `kid` = an app key (userKey) whose RSA public key is registered, `iat`
+//! within 120 s. The `jti` is single-use either way (stored, so a replay is
+//! refused across restarts and nodes).
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -72,8 +74,21 @@ fn issuer(token: &str) -> Result<String, ApiError> {
 async fn authenticate(state: web::Data<AppState>, token: String) -> Result<AuthedApp, ApiError> {
     let header = jsonwebtoken::decode_header(&token)
         .map_err(|_| unauthorized("bearer token is not a JWT"))?;
+    if header.alg == Algorithm::RS256 {
+        // An app key's registered RSA public key (kid = its userKey).
+        let key = crate::gigya::auth::verify_rs256(&state, &token)
+            .await
+            .map_err(|(_, message)| ApiError::Unauthorized(message))?;
+        let app = state
+            .store
+            .app(&key.app_id())
+            .await?
+            .filter(|a| !a.disabled)
+            .ok_or_else(|| unauthorized("the key's app does not exist or is disabled"))?;
+        return Ok(AuthedApp(app));
+    }
     if header.alg != Algorithm::HS256 {
-        return Err(unauthorized("token must be signed with HS256"));
+        return Err(unauthorized("token must be signed with HS256 (app secret) or RS256 (registered key)"));
     }
     let api_key = issuer(&token)?;
     let app = state

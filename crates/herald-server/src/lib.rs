@@ -1,10 +1,13 @@
-//! Herald's HTTP server (actix-web): the native `/v1` API and the health
-//! routes. Each resource lives in its own module under `routes/`; errors map
+//! Herald's HTTP server (actix-web): the native `/v1` API, the Gigya
+//! Socialize-compatible surface, short links and the health routes. Each resource lives in its own module under `routes/`; errors map
 //! to problem+json in `error`.
 
 pub mod auth;
+pub mod config;
 pub mod error;
+pub mod gigya;
 pub mod json;
+pub mod publish;
 pub mod routes;
 pub mod views;
 
@@ -19,6 +22,7 @@ pub struct AppState {
     pub store: Store,
     pub dispatcher: Dispatcher,
     pub metrics: Option<PrometheusHandle>,
+    pub config: config::ServerConfig,
 }
 
 impl AppState {
@@ -36,7 +40,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(json::MAX_BODY + 1))
         .configure(routes::health::configure)
         .configure(routes::actions::configure)
-        .configure(routes::connections::configure);
+        .configure(routes::connections::configure)
+    .configure(routes::short_links::configure)
+    // Last: `/{namespace}.{method}` would otherwise shadow nothing, but keep it explicit.
+    .configure(gigya::configure);
 }
 
 /// Serves the API on `bind` until the process is told to stop.

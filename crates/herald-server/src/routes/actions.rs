@@ -11,13 +11,13 @@ use crate::views::{DeliveryView, iso};
 use actix_web::web::{Bytes, Path, Query};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use herald_core::{ActionId, UserAction, ValidationErrors};
+use crate::publish::{self, PublishError, PublishInput};
 use herald_dispatch::ActionPayload;
-use herald_store::entities::apps;
-use herald_store::{ActionRecord, CreateAction, CreateOutcome, NewDelivery};
+use herald_store::ActionRecord;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The longest `?wait=` honoured, in milliseconds.
 pub const MAX_WAIT_MS: u64 = 30_000;
@@ -106,37 +106,8 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(v.to_owned()))
 }
 
-/// The user's connections this action goes to: connected ∩ allowed by the app
-/// ∩ the request's enabled list − its disabled list.
-async fn targets(
-    state: &AppState,
-    app: &apps::Model,
-    req: &PublishRequest,
-    enabled: Option<Vec<&'static str>>,
-    disabled: Option<Vec<&'static str>>,
-) -> Result<Vec<NewDelivery>, ApiError> {
-    let app_allowed = app.enabled_providers();
-    let conns = state.store.connections_of(&app.app_id(), &req.uid).await?;
-    Ok(conns
-        .into_iter()
-        .filter_map(|c| {
-            let id = state.registry().canonical(&c.provider)?;
-            let allowed = app_allowed
-                .as_ref()
-                .is_none_or(|a| a.iter().any(|p| p == id))
-                && enabled.as_ref().is_none_or(|e| e.contains(&id))
-                && !disabled.as_ref().is_some_and(|d| d.contains(&id));
-            allowed.then(|| NewDelivery {
-                connection_id: c.id.clone(),
-                provider: id.to_owned(),
-                account: c.provider_uid.clone(),
-            })
-        })
-        .collect())
-}
-
 #[post("/v1/actions")]
-async fn publish(
+async fn create(
     state: web::Data<AppState>,
     AuthedApp(app): AuthedApp,
     http: HttpRequest,
@@ -167,83 +138,39 @@ async fn publish(
     );
     errs.into_result().map_err(ApiError::Validation)?;
 
-    let deliveries = targets(&state, &app, &req, enabled, disabled).await?;
-    if deliveries.is_empty() {
-        return Err(ApiError::Unprocessable {
+    let input = PublishInput {
+        uid: req.uid.clone(),
+        request_hash: request_hash(&req),
+        action: req.action,
+        enabled,
+        disabled,
+        idempotency_key: key,
+    };
+    let accepted = publish::accept(&state, &app, input).await.map_err(|e| match e {
+        PublishError::NoMatchingConnection => ApiError::Unprocessable {
             code: "no_matching_connection",
             message: format!(
                 "user {:?} has no connected account on a provider this request and app allow",
                 req.uid
             ),
-        });
-    }
-    let outcome = state
-        .store
-        .create_action(CreateAction {
-            app_id: app.app_id(),
-            uid: req.uid.clone(),
-            idempotency_key: key,
-            request_hash: request_hash(&req),
-            payload: serde_json::to_value(ActionPayload { action: req.action })
-                .map_err(ApiError::internal)?,
-            deliveries,
-        })
-        .await?;
-    let (record, replayed) = match outcome {
-        CreateOutcome::Created(r) => {
-            state
-                .dispatcher
-                .hand_off(r.deliveries.iter().map(|d| d.delivery_id()).collect());
-            (r, false)
-        }
-        CreateOutcome::Existing(r) => (r, true),
-        CreateOutcome::KeyReused => {
-            return Err(ApiError::Unprocessable {
-                code: "idempotency_key_reused",
-                message: "this Idempotency-Key was used for a different request".into(),
-            });
-        }
-    };
-    metrics::counter!("herald_actions_accepted_total").increment(1);
+        },
+        PublishError::KeyReused => ApiError::Unprocessable {
+            code: "idempotency_key_reused",
+            message: "this Idempotency-Key was used for a different request".into(),
+        },
+        PublishError::Store(e) => e.into(),
+    })?;
+    let (record, replayed) = (accepted.record, accepted.replayed);
     let record = if wait.is_zero() {
         record
     } else {
-        wait_for_first_attempts(&state, record, wait).await?
+        publish::wait_for_first_attempts(&state, record, wait).await?
     };
     let mut resp = HttpResponse::Accepted();
     if replayed {
         resp.insert_header(("Idempotent-Replayed", "true"));
     }
     Ok(resp.json(view(&record, None, false)))
-}
-
-/// Re-reads the deliveries until each has had its first attempt (or reached a
-/// final state), or `wait` runs out.
-async fn wait_for_first_attempts(
-    state: &AppState,
-    mut record: ActionRecord,
-    wait: Duration,
-) -> Result<ActionRecord, ApiError> {
-    let deadline = Instant::now() + wait;
-    loop {
-        let settled = record
-            .deliveries
-            .iter()
-            .all(|d| d.attempts >= 1 && d.state != "sending" || d.state().is_final());
-        let now = Instant::now();
-        if settled || now >= deadline {
-            return Ok(record);
-        }
-        // Woken by a local outcome; the cap covers outcomes on other nodes.
-        state
-            .dispatcher
-            .progress((deadline - now).min(Duration::from_millis(100)))
-            .await;
-        record.deliveries = state
-            .store
-            .deliveries_of(&record.action.action_id())
-            .await?;
-    }
 }
 
 fn view(
@@ -286,5 +213,5 @@ async fn read(
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(publish).service(read);
+    cfg.service(create).service(read);
 }

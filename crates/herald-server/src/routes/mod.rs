@@ -3,3 +3,4 @@
 pub mod actions;
 pub mod connections;
 pub mod health;
+pub mod short_links;

@@ -6,5 +6,7 @@ pub mod apps;
 pub mod connections;
 pub mod deliveries;
 pub mod delivery_attempts;
+pub mod link_clicks;
 pub mod nonces;
 pub mod provider_configs;
+pub mod short_links;

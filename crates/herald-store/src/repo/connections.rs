@@ -157,6 +157,16 @@ impl Store {
         Ok(q.exec(self.db()).await?.rows_affected)
     }
 
+    /// Deletes every connection (and so every stored token) of a user.
+    pub async fn delete_user_connections(&self, app: &AppId, uid: &str) -> Result<u64, StoreError> {
+        Ok(connections::Entity::delete_many()
+            .filter(connections::Column::AppId.eq(app.as_str()))
+            .filter(connections::Column::Uid.eq(uid))
+            .exec(self.db())
+            .await?
+            .rows_affected)
+    }
+
     /// The stored credential, decrypted for one call.
     pub fn credential(&self, c: &connections::Model) -> Result<Credential, StoreError> {
         let s = self.secrets();

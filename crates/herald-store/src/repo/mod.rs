@@ -6,3 +6,5 @@ pub mod connections;
 pub mod deliveries;
 pub mod nonces;
 pub mod provider_configs;
+pub mod short_links;
+pub mod app_keys;

@@ -1,0 +1,133 @@
+//! Accepting a user action, shared by the native `/v1/actions` and Gigya's
+//! `socialize.publishUserAction` / `setStatus`: one normalization, one set of
+//! target rules, one transactional write, one dispatcher.
+
+use crate::AppState;
+use herald_core::UserAction;
+use herald_dispatch::ActionPayload;
+use herald_store::entities::apps;
+use herald_store::{ActionRecord, CreateAction, CreateOutcome, NewDelivery, StoreError};
+use std::time::{Duration, Instant};
+
+/// A validated action and where it should go.
+pub struct PublishInput {
+    pub uid: String,
+    pub action: UserAction,
+    /// Canonical provider ids the request allows (`None` = all).
+    pub enabled: Option<Vec<&'static str>>,
+    pub disabled: Option<Vec<&'static str>>,
+    pub idempotency_key: Option<String>,
+    /// Tells a retried request from a different one under the same key.
+    pub request_hash: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("the user has no connected account on a provider this request and app allow")]
+    NoMatchingConnection,
+    #[error("this idempotency key was used for a different request")]
+    KeyReused,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Accepted {
+    pub record: ActionRecord,
+    /// The idempotency key matched an earlier request: nothing new was created.
+    pub replayed: bool,
+}
+
+/// The user's connections this action goes to: connected ∩ allowed by the app
+/// ∩ the request's enabled list − its disabled list.
+async fn targets(
+    state: &AppState,
+    app: &apps::Model,
+    input: &PublishInput,
+) -> Result<Vec<NewDelivery>, StoreError> {
+    let app_allowed = app.enabled_providers();
+    let conns = state.store.connections_of(&app.app_id(), &input.uid).await?;
+    Ok(conns
+        .into_iter()
+        .filter_map(|c| {
+            let id = state.registry().canonical(&c.provider)?;
+            let allowed = app_allowed.as_ref().is_none_or(|a| a.iter().any(|p| p == id))
+                && input.enabled.as_ref().is_none_or(|e| e.contains(&id))
+                && !input.disabled.as_ref().is_some_and(|d| d.contains(&id));
+            allowed.then(|| NewDelivery {
+                connection_id: c.id.clone(),
+                provider: id.to_owned(),
+                account: c.provider_uid.clone(),
+            })
+        })
+        .collect())
+}
+
+/// Commits the action and its deliveries, then hands them to the workers.
+pub async fn accept(
+    state: &AppState,
+    app: &apps::Model,
+    input: PublishInput,
+) -> Result<Accepted, PublishError> {
+    let deliveries = targets(state, app, &input).await?;
+    if deliveries.is_empty() {
+        return Err(PublishError::NoMatchingConnection);
+    }
+    let payload = serde_json::to_value(ActionPayload {
+        action: input.action,
+    })
+    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let outcome = state
+        .store
+        .create_action(CreateAction {
+            app_id: app.app_id(),
+            uid: input.uid,
+            idempotency_key: input.idempotency_key,
+            request_hash: input.request_hash,
+            payload,
+            deliveries,
+        })
+        .await?;
+    match outcome {
+        CreateOutcome::Created(record) => {
+            state
+                .dispatcher
+                .hand_off(record.deliveries.iter().map(|d| d.delivery_id()).collect());
+            metrics::counter!("herald_actions_accepted_total").increment(1);
+            Ok(Accepted {
+                record,
+                replayed: false,
+            })
+        }
+        CreateOutcome::Existing(record) => Ok(Accepted {
+            record,
+            replayed: true,
+        }),
+        CreateOutcome::KeyReused => Err(PublishError::KeyReused),
+    }
+}
+
+/// Re-reads the deliveries until each has had its first attempt (or reached a
+/// final state), or `wait` runs out.
+pub async fn wait_for_first_attempts(
+    state: &AppState,
+    mut record: ActionRecord,
+    wait: Duration,
+) -> Result<ActionRecord, StoreError> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let settled = record
+            .deliveries
+            .iter()
+            .all(|d| d.attempts >= 1 && d.state != "sending" || d.state().is_final());
+        let now = Instant::now();
+        if settled || now >= deadline {
+            return Ok(record);
+        }
+        // Woken by a local outcome; the cap covers outcomes on other nodes.
+        state
+            .dispatcher
+            .progress((deadline - now).min(Duration::from_millis(100)))
+            .await;
+        record.deliveries = state.store.deliveries_of(&record.action.action_id()).await?;
+    }
+}
