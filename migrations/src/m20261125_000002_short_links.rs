@@ -82,7 +82,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table(LinkClicks::Table).to_owned()).await?;
-        m.drop_table(Table::drop().table(ShortLinks::Table).to_owned()).await
+        m.drop_table(Table::drop().table(LinkClicks::Table).to_owned())
+            .await?;
+        m.drop_table(Table::drop().table(ShortLinks::Table).to_owned())
+            .await
     }
 }

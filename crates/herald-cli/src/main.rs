@@ -131,7 +131,12 @@ fn main() -> Result<()> {
                 command: KeysCommand::Create { app, json },
             } => runtime::create_hmac_key(&cfg, &app, json).await,
             Command::Keys {
-                command: KeysCommand::AddRsa { app, public_key, json },
+                command:
+                    KeysCommand::AddRsa {
+                        app,
+                        public_key,
+                        json,
+                    },
             } => runtime::add_rsa_key(&cfg, &app, &public_key, json).await,
             Command::AppToken { .. } => unreachable!("handled above"),
         }

@@ -157,23 +157,44 @@ async fn find_app(store: &Store, app: &str) -> Result<herald_store::entities::ap
 pub async fn create_hmac_key(cfg: &Config, app: &str, json: bool) -> Result<()> {
     let store = open_store(cfg).await?;
     let app = find_app(&store, app).await?;
-    let (key, secret) = store.create_hmac_key(&app.app_id(), &Permission::ALL).await?;
+    let (key, secret) = store
+        .create_hmac_key(&app.app_id(), &Permission::ALL)
+        .await?;
     if json {
-        println!("{}", serde_json::json!({"user_key": key.user_key, "secret": secret.expose()}));
+        println!(
+            "{}",
+            serde_json::json!({"user_key": key.user_key, "secret": secret.expose()})
+        );
     } else {
-        println!("user key created\n  user key: {}\n  secret:   {}\n(the secret is shown only now)", key.user_key, secret.expose());
+        println!(
+            "user key created\n  user key: {}\n  secret:   {}\n(the secret is shown only now)",
+            key.user_key,
+            secret.expose()
+        );
     }
     Ok(())
 }
 
 /// `keys add-rsa`: registers an RSA public key for RS256 bearer tokens.
-pub async fn add_rsa_key(cfg: &Config, app: &str, pem_file: &std::path::Path, json: bool) -> Result<()> {
-    let pem = std::fs::read_to_string(pem_file).with_context(|| format!("reading {}", pem_file.display()))?;
-    jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes())
-        .map_err(|e| anyhow::anyhow!("{} is not an RSA public key in PEM form: {e}", pem_file.display()))?;
+pub async fn add_rsa_key(
+    cfg: &Config,
+    app: &str,
+    pem_file: &std::path::Path,
+    json: bool,
+) -> Result<()> {
+    let pem = std::fs::read_to_string(pem_file)
+        .with_context(|| format!("reading {}", pem_file.display()))?;
+    jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not an RSA public key in PEM form: {e}",
+            pem_file.display()
+        )
+    })?;
     let store = open_store(cfg).await?;
     let app = find_app(&store, app).await?;
-    let key = store.create_rsa_key(&app.app_id(), pem.trim(), &Permission::ALL).await?;
+    let key = store
+        .create_rsa_key(&app.app_id(), pem.trim(), &Permission::ALL)
+        .await?;
     if json {
         println!("{}", serde_json::json!({"user_key": key.user_key}));
     } else {

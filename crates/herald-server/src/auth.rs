@@ -88,7 +88,9 @@ async fn authenticate(state: web::Data<AppState>, token: String) -> Result<Authe
         return Ok(AuthedApp(app));
     }
     if header.alg != Algorithm::HS256 {
-        return Err(unauthorized("token must be signed with HS256 (app secret) or RS256 (registered key)"));
+        return Err(unauthorized(
+            "token must be signed with HS256 (app secret) or RS256 (registered key)",
+        ));
     }
     let api_key = issuer(&token)?;
     let app = state

@@ -41,9 +41,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(routes::health::configure)
         .configure(routes::actions::configure)
         .configure(routes::connections::configure)
-    .configure(routes::short_links::configure)
-    // Last: `/{namespace}.{method}` would otherwise shadow nothing, but keep it explicit.
-    .configure(gigya::configure);
+        .configure(routes::short_links::configure)
+        // Last: `/{namespace}.{method}` would otherwise shadow nothing, but keep it explicit.
+        .configure(gigya::configure);
 }
 
 /// Serves the API on `bind` until the process is told to stop.

@@ -45,12 +45,17 @@ async fn targets(
     input: &PublishInput,
 ) -> Result<Vec<NewDelivery>, StoreError> {
     let app_allowed = app.enabled_providers();
-    let conns = state.store.connections_of(&app.app_id(), &input.uid).await?;
+    let conns = state
+        .store
+        .connections_of(&app.app_id(), &input.uid)
+        .await?;
     Ok(conns
         .into_iter()
         .filter_map(|c| {
             let id = state.registry().canonical(&c.provider)?;
-            let allowed = app_allowed.as_ref().is_none_or(|a| a.iter().any(|p| p == id))
+            let allowed = app_allowed
+                .as_ref()
+                .is_none_or(|a| a.iter().any(|p| p == id))
                 && input.enabled.as_ref().is_none_or(|e| e.contains(&id))
                 && !input.disabled.as_ref().is_some_and(|d| d.contains(&id));
             allowed.then(|| NewDelivery {
@@ -128,6 +133,9 @@ pub async fn wait_for_first_attempts(
             .dispatcher
             .progress((deadline - now).min(Duration::from_millis(100)))
             .await;
-        record.deliveries = state.store.deliveries_of(&record.action.action_id()).await?;
+        record.deliveries = state
+            .store
+            .deliveries_of(&record.action.action_id())
+            .await?;
     }
 }

@@ -51,7 +51,12 @@ async fn install_sdk() {
     let script = interop_dir().join("install.sh");
     let mut cmd = tokio::process::Command::new("bash");
     cmd.arg(&script);
-    let out = run(cmd, "tests/gigya-interop/install.sh", Duration::from_secs(300)).await;
+    let out = run(
+        cmd,
+        "tests/gigya-interop/install.sh",
+        Duration::from_secs(300),
+    )
+    .await;
     assert!(
         out.status.success(),
         "tests/gigya-interop/install.sh failed: the Gigya SDK interop test needs Node.js >= 18, \
@@ -62,7 +67,11 @@ async fn install_sdk() {
 
 fn cli_json(herald: &Herald, args: &[&str]) -> Value {
     let out = herald.cli(args);
-    assert!(out.status.success(), "herald {args:?} failed:\n{}", show(&out));
+    assert!(
+        out.status.success(),
+        "herald {args:?} failed:\n{}",
+        show(&out)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(stdout.trim())
         .unwrap_or_else(|e| panic!("herald {args:?} printed more than JSON ({e}): {stdout:?}"))
@@ -89,7 +98,11 @@ async fn create_keys(herald: &Herald, app: &TestApp, dir: &Path) -> Keys {
     let mut cmd = tokio::process::Command::new("node");
     cmd.arg(interop_dir().join("keygen.js")).arg(dir);
     let out = run(cmd, "node keygen.js", Duration::from_secs(60)).await;
-    assert!(out.status.success(), "node keygen.js failed:\n{}", show(&out));
+    assert!(
+        out.status.success(),
+        "node keygen.js failed:\n{}",
+        show(&out)
+    );
     let public = dir.join("public.pem");
     let rsa = cli_json(
         herald,

@@ -4,6 +4,7 @@
 
 mod api;
 mod crash;
+mod gigya;
 mod messenger;
 mod webhook;
 

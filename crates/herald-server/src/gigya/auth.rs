@@ -10,8 +10,8 @@ use super::signature;
 use crate::AppState;
 use actix_web::HttpRequest;
 use herald_store::entities::{app_keys, apps};
-use herald_store::repo::app_keys::{KeyKind, Permission};
 use herald_store::now_ms;
+use herald_store::repo::app_keys::{KeyKind, Permission};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
@@ -44,30 +44,47 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// The request came over HTTPS: only a trusted proxy's `X-Forwarded-Proto`
 /// can say so (Herald itself serves plain HTTP behind a TLS terminator).
 fn is_https(state: &AppState, req: &HttpRequest) -> bool {
-    let from_trusted = req
-        .peer_addr()
-        .is_some_and(|a| state.config.gigya.trusted_proxies.iter().any(|n| n.contains(&a.ip())));
+    let from_trusted = req.peer_addr().is_some_and(|a| {
+        state
+            .config
+            .gigya
+            .trusted_proxies
+            .iter()
+            .any(|n| n.contains(&a.ip()))
+    });
     from_trusted
         && req
             .headers()
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').next().is_some_and(|p| p.trim().eq_ignore_ascii_case("https")))
+            .is_some_and(|v| {
+                v.split(',')
+                    .next()
+                    .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+            })
 }
 
 async fn app_for(state: &AppState, api_key: &str) -> Result<apps::Model, GigyaError> {
-    let app = state
-        .store
-        .app_by_api_key(api_key)
-        .await?
-        .ok_or_else(|| GigyaError::new(Code::InvalidApiKey, format!("Invalid ApiKey parameter: {api_key}")))?;
+    let app = state.store.app_by_api_key(api_key).await?.ok_or_else(|| {
+        GigyaError::new(
+            Code::InvalidApiKey,
+            format!("Invalid ApiKey parameter: {api_key}"),
+        )
+    })?;
     if app.disabled {
-        return Err(GigyaError::new(Code::UnauthorizedPartner, "this app is disabled"));
+        return Err(GigyaError::new(
+            Code::UnauthorizedPartner,
+            "this app is disabled",
+        ));
     }
     Ok(app)
 }
 
-async fn key_for(state: &AppState, app: &apps::Model, user_key: &str) -> Result<app_keys::Model, GigyaError> {
+async fn key_for(
+    state: &AppState,
+    app: &apps::Model,
+    user_key: &str,
+) -> Result<app_keys::Model, GigyaError> {
     let key = state
         .store
         .key_by_user_key(user_key)
@@ -75,7 +92,10 @@ async fn key_for(state: &AppState, app: &apps::Model, user_key: &str) -> Result<
         .filter(|k| k.app_id == app.id)
         .ok_or_else(|| GigyaError::invalid("userKey", "unknown for this apiKey"))?;
     if key.is_revoked() {
-        return Err(GigyaError::new(Code::PermissionDenied, "this userKey has been revoked"));
+        return Err(GigyaError::new(
+            Code::PermissionDenied,
+            "this userKey has been revoked",
+        ));
     }
     Ok(key)
 }
@@ -87,11 +107,22 @@ pub async fn authenticate(
     method: &str,
 ) -> Result<Caller, GigyaError> {
     if let Some(h) = req.headers().get("authorization") {
-        let value = h.to_str().map_err(|_| GigyaError::new(Code::InvalidRequestFormat, "Authorization header is not ASCII"))?;
-        if let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
+        let value = h.to_str().map_err(|_| {
+            GigyaError::new(
+                Code::InvalidRequestFormat,
+                "Authorization header is not ASCII",
+            )
+        })?;
+        if let Some(token) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+        {
             return bearer(state, params, token.trim()).await;
         }
-        return Err(GigyaError::new(Code::InvalidRequestFormat, "Authorization must use the Bearer scheme"));
+        return Err(GigyaError::new(
+            Code::InvalidRequestFormat,
+            "Authorization must use the Bearer scheme",
+        ));
     }
     let api_key = params.required("apiKey")?;
     let app = app_for(state, api_key).await?;
@@ -109,17 +140,21 @@ pub async fn authenticate(
             ));
         }
         let expected = match &key {
-            Some(k) => state
-                .store
-                .key_secret(k)?
-                .ok_or_else(|| GigyaError::new(Code::InvalidSecret, "this userKey has no secret (it is an RSA key)"))?,
+            Some(k) => state.store.key_secret(k)?.ok_or_else(|| {
+                GigyaError::new(
+                    Code::InvalidSecret,
+                    "this userKey has no secret (it is an RSA key)",
+                )
+            })?,
             None => state.store.app_secret(&app)?,
         };
         if !constant_time_eq(secret.trim().as_bytes(), expected.expose().as_bytes()) {
             return Err(GigyaError::new(Code::InvalidSecret, "Invalid Secret"));
         }
     } else {
-        return Err(GigyaError::missing("secret (or timestamp, nonce and sig, or an Authorization: Bearer token)"));
+        return Err(GigyaError::missing(
+            "secret (or timestamp, nonce and sig, or an Authorization: Bearer token)",
+        ));
     }
     Ok(Caller { app, key })
 }
@@ -141,29 +176,50 @@ async fn signed(
     if (now - ts).abs() > WINDOW_SECS {
         return Err(GigyaError::new(
             Code::RequestExpired,
-            format!("Request has expired: timestamp is {}s away from the server clock (limit {WINDOW_SECS}s)", now - ts),
+            format!(
+                "Request has expired: timestamp is {}s away from the server clock (limit {WINDOW_SECS}s)",
+                now - ts
+            ),
         ));
     }
     let secret = match key {
-        Some(k) => state
-            .store
-            .key_secret(k)?
-            .ok_or_else(|| GigyaError::new(Code::InvalidSignature, "this userKey is an RSA key; sign with a Bearer JWT"))?,
+        Some(k) => state.store.key_secret(k)?.ok_or_else(|| {
+            GigyaError::new(
+                Code::InvalidSignature,
+                "this userKey is an RSA key; sign with a Bearer JWT",
+            )
+        })?,
         None => state.store.app_secret(app)?,
     };
-    let candidates = signature::candidate_urls(&state.config.public_url, method, &state.config.gigya.data_centers);
-    match signature::verify(secret.expose(), req.method().as_str(), &candidates, &params.signed_pairs(), sig) {
+    let candidates = signature::candidate_urls(
+        &state.config.public_url,
+        method,
+        &state.config.gigya.data_centers,
+    );
+    match signature::verify(
+        secret.expose(),
+        req.method().as_str(),
+        &candidates,
+        &params.signed_pairs(),
+        sig,
+    ) {
         Ok(v) => tracing::debug!(url = %v.normalized_url, "signature verified"),
         Err(signature::SignatureError::Mismatch { tried }) => {
             for base in &tried {
                 tracing::debug!(base_string = %base, "signature mismatch");
             }
-            return Err(GigyaError::new(Code::InvalidSignature, "Invalid request signature"));
+            return Err(GigyaError::new(
+                Code::InvalidSignature,
+                "Invalid request signature",
+            ));
         }
         Err(e) => return Err(GigyaError::internal(e)),
     }
     // Recorded only after the signature holds, so nobody can burn a nonce.
-    let scope = format!("gigya-nonce:{}", key.map_or(app.api_key.as_str(), |k| k.user_key.as_str()));
+    let scope = format!(
+        "gigya-nonce:{}",
+        key.map_or(app.api_key.as_str(), |k| k.user_key.as_str())
+    );
     let keep_until = now_ms() + 2 * WINDOW_SECS * 1000 + 60_000;
     if !state.store.use_nonce(&scope, nonce, keep_until).await? {
         return Err(GigyaError::new(Code::DuplicateNonce, "Duplicate nonce"));
@@ -180,49 +236,89 @@ struct JwtClaims {
 
 /// RS256 with `kid` = a userKey whose public key is registered; `iat` within
 /// the window; `jti` single-use.
-pub async fn verify_rs256(state: &AppState, token: &str) -> Result<app_keys::Model, (Code, String)> {
-    let header = jsonwebtoken::decode_header(token).map_err(|_| (Code::InvalidRequestFormat, "bearer token is not a JWT".to_owned()))?;
+pub async fn verify_rs256(
+    state: &AppState,
+    token: &str,
+) -> Result<app_keys::Model, (Code, String)> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| {
+        (
+            Code::InvalidRequestFormat,
+            "bearer token is not a JWT".to_owned(),
+        )
+    })?;
     if header.alg != Algorithm::RS256 {
-        return Err((Code::InvalidRequestFormat, "bearer token must be signed with RS256".into()));
+        return Err((
+            Code::InvalidRequestFormat,
+            "bearer token must be signed with RS256".into(),
+        ));
     }
-    let kid = header.kid.ok_or((Code::InvalidRequestFormat, "bearer token has no kid (the userKey)".into()))?;
+    let kid = header.kid.ok_or((
+        Code::InvalidRequestFormat,
+        "bearer token has no kid (the userKey)".into(),
+    ))?;
     let key = state
         .store
         .key_by_user_key(&kid)
         .await
         .map_err(|e| (Code::GeneralServerError, e.to_string()))?
         .filter(|k| k.kind() == Some(KeyKind::Rsa))
-        .ok_or((Code::InvalidSignature, "kid is not a registered RSA userKey".into()))?;
+        .ok_or((
+            Code::InvalidSignature,
+            "kid is not a registered RSA userKey".into(),
+        ))?;
     if key.is_revoked() {
-        return Err((Code::PermissionDenied, "this userKey has been revoked".into()));
+        return Err((
+            Code::PermissionDenied,
+            "this userKey has been revoked".into(),
+        ));
     }
     let pem = key.public_key_pem.as_deref().unwrap_or_default();
-    let decoding = DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| (Code::GeneralServerError, format!("stored public key: {e}")))?;
+    let decoding = DecodingKey::from_rsa_pem(pem.as_bytes())
+        .map_err(|e| (Code::GeneralServerError, format!("stored public key: {e}")))?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.required_spec_claims.clear();
     validation.validate_exp = false;
     validation.validate_aud = false;
     let claims = jsonwebtoken::decode::<JwtClaims>(token, &decoding, &validation)
         .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => (Code::InvalidSignature, "bearer token signature does not match the registered key".to_owned()),
-            _ => (Code::InvalidRequestFormat, "bearer token needs the claims iat and jti".to_owned()),
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => (
+                Code::InvalidSignature,
+                "bearer token signature does not match the registered key".to_owned(),
+            ),
+            _ => (
+                Code::InvalidRequestFormat,
+                "bearer token needs the claims iat and jti".to_owned(),
+            ),
         })?
         .claims;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     if (now - claims.iat).abs() > WINDOW_SECS || claims.exp.is_some_and(|e| e < now) {
-        return Err((Code::RequestExpired, format!("bearer token iat must be within {WINDOW_SECS}s of the server clock")));
+        return Err((
+            Code::RequestExpired,
+            format!("bearer token iat must be within {WINDOW_SECS}s of the server clock"),
+        ));
     }
     if claims.jti.is_empty() || claims.jti.len() > 128 {
-        return Err((Code::InvalidParameterValue, "bearer token jti must be 1 to 128 characters".into()));
+        return Err((
+            Code::InvalidParameterValue,
+            "bearer token jti must be 1 to 128 characters".into(),
+        ));
     }
     let keep_until = (claims.iat + 2 * WINDOW_SECS + 60) * 1000;
     let fresh = state
         .store
-        .use_nonce(&format!("jti-rsa:{}", key.user_key), &claims.jti, keep_until)
+        .use_nonce(
+            &format!("jti-rsa:{}", key.user_key),
+            &claims.jti,
+            keep_until,
+        )
         .await
         .map_err(|e| (Code::GeneralServerError, e.to_string()))?;
     if !fresh {
-        return Err((Code::DuplicateNonce, "bearer token already used (jti replayed)".into()));
+        return Err((
+            Code::DuplicateNonce,
+            "bearer token already used (jti replayed)".into(),
+        ));
     }
     Ok(key)
 }
@@ -235,18 +331,26 @@ async fn bearer(state: &AppState, params: &Params, token: &str) -> Result<Caller
             GigyaError::new(c, m)
         }
     })?;
-    let app = state
-        .store
-        .app(&key.app_id())
-        .await?
-        .ok_or_else(|| GigyaError::new(Code::InvalidApiKey, "the key's app no longer exists"))?;
+    let app =
+        state.store.app(&key.app_id()).await?.ok_or_else(|| {
+            GigyaError::new(Code::InvalidApiKey, "the key's app no longer exists")
+        })?;
     if let Some(api_key) = params.value("apiKey")
         && api_key != app.api_key
     {
-        return Err(GigyaError::new(Code::InvalidApiKey, "apiKey does not match the token's userKey"));
+        return Err(GigyaError::new(
+            Code::InvalidApiKey,
+            "apiKey does not match the token's userKey",
+        ));
     }
     if app.disabled {
-        return Err(GigyaError::new(Code::UnauthorizedPartner, "this app is disabled"));
+        return Err(GigyaError::new(
+            Code::UnauthorizedPartner,
+            "this app is disabled",
+        ));
     }
-    Ok(Caller { app, key: Some(key) })
+    Ok(Caller {
+        app,
+        key: Some(key),
+    })
 }

@@ -39,27 +39,42 @@ impl Format {
                     f.jsonp_callback = Some(cb.to_owned());
                     Ok(f)
                 }
-                Some(_) => Err((f, GigyaError::invalid("callback", "must be a JavaScript identifier"))),
+                Some(_) => Err((
+                    f,
+                    GigyaError::invalid("callback", "must be a JavaScript identifier"),
+                )),
                 None => Err((f, GigyaError::missing("callback"))),
             },
             other => {
-                let e = GigyaError::invalid("format", format!("{other:?} is not supported (json or jsonp)"));
+                let e = GigyaError::invalid(
+                    "format",
+                    format!("{other:?} is not supported (json or jsonp)"),
+                );
                 Err((f, e))
             }
         }
     }
 
     /// The answer for a call's result; `extra` fields ride along in both cases.
-    pub fn respond(&self, result: Result<Map<String, Value>, (GigyaError, Map<String, Value>)>) -> HttpResponse {
+    pub fn respond(
+        &self,
+        result: Result<Map<String, Value>, (GigyaError, Map<String, Value>)>,
+    ) -> HttpResponse {
         let (code, details, extra) = match result {
             Ok(extra) => (Code::Ok, None, extra),
             Err((e, extra)) => (e.code, Some(e.details), extra),
         };
-        let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let now = time::OffsetDateTime::now_utc();
-        let millis = now.replace_nanosecond((now.nanosecond() / 1_000_000) * 1_000_000).unwrap_or(now);
+        let millis = now
+            .replace_nanosecond((now.nanosecond() / 1_000_000) * 1_000_000)
+            .unwrap_or(now);
         let mut body = Map::new();
-        body.insert("callId".into(), json!(uuid::Uuid::new_v4().simple().to_string()));
+        body.insert(
+            "callId".into(),
+            json!(uuid::Uuid::new_v4().simple().to_string()),
+        );
         body.insert("errorCode".into(), json!(code.number()));
         if let Some(d) = details {
             body.insert("errorMessage".into(), json!(code.message()));
@@ -67,15 +82,25 @@ impl Format {
         }
         body.insert("apiVersion".into(), json!(2));
         body.insert("statusCode".into(), json!(status.as_u16()));
-        body.insert("statusReason".into(), json!(status.canonical_reason().unwrap_or("")));
-        body.insert("time".into(), json!(millis.format(&Rfc3339).unwrap_or_default()));
+        body.insert(
+            "statusReason".into(),
+            json!(status.canonical_reason().unwrap_or("")),
+        );
+        body.insert(
+            "time".into(),
+            json!(millis.format(&Rfc3339).unwrap_or_default()),
+        );
         if let Some(c) = &self.context {
             body.insert("context".into(), json!(c));
         }
         for (k, v) in extra {
             body.entry(k).or_insert(v);
         }
-        let http_status = if self.http_status_codes { status } else { StatusCode::OK };
+        let http_status = if self.http_status_codes {
+            status
+        } else {
+            StatusCode::OK
+        };
         let text = Value::Object(body).to_string();
         match &self.jsonp_callback {
             Some(cb) => HttpResponse::build(http_status)

@@ -61,7 +61,11 @@ impl Code {
 
     /// `statusCode`: 200 for success, else the code's first three digits.
     pub fn status(self) -> u16 {
-        if self == Code::Ok { 200 } else { (self.number() / 1000) as u16 }
+        if self == Code::Ok {
+            200
+        } else {
+            (self.number() / 1000) as u16
+        }
     }
 }
 
@@ -82,15 +86,24 @@ impl GigyaError {
     }
 
     pub fn missing(param: &str) -> Self {
-        Self::new(Code::MissingParameter, format!("Missing required parameter: {param}"))
+        Self::new(
+            Code::MissingParameter,
+            format!("Missing required parameter: {param}"),
+        )
     }
 
     pub fn invalid(param: &str, why: impl std::fmt::Display) -> Self {
-        Self::new(Code::InvalidParameterValue, format!("Invalid parameter value: {param}: {why}"))
+        Self::new(
+            Code::InvalidParameterValue,
+            format!("Invalid parameter value: {param}: {why}"),
+        )
     }
 
     pub fn format(param: &str, why: impl std::fmt::Display) -> Self {
-        Self::new(Code::InvalidParameterFormat, format!("Invalid parameter format: {param}: {why}"))
+        Self::new(
+            Code::InvalidParameterFormat,
+            format!("Invalid parameter format: {param}: {why}"),
+        )
     }
 
     /// A failure before any side effect: SDKs may re-send on 500001.

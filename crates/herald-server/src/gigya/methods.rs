@@ -28,8 +28,12 @@ fn fail(e: GigyaError) -> (GigyaError, Map<String, Value>) {
 /// The permission each method needs; `None` = not a method Herald serves.
 pub fn permission(method: &str) -> Option<Permission> {
     Some(match method {
-        "socialize.publishUserAction" | "socialize.setStatus" | "socialize.shortenURL" => Permission::Publish,
-        "socialize.notifyLogin" | "socialize.removeConnection" | "socialize.deleteAccount" => Permission::Connections,
+        "socialize.publishUserAction" | "socialize.setStatus" | "socialize.shortenURL" => {
+            Permission::Publish
+        }
+        "socialize.notifyLogin" | "socialize.removeConnection" | "socialize.deleteAccount" => {
+            Permission::Connections
+        }
         "socialize.getUserInfo" => Permission::Read,
         _ => return None,
     })
@@ -57,12 +61,21 @@ pub async fn call(state: &AppState, caller: &Caller, method: &str, p: &Params) -
         "socialize.notifyLogin" => notify_login(state, caller, p).await.map_err(fail),
         "socialize.removeConnection" => remove_connection(state, caller, p).await.map_err(fail),
         "socialize.deleteAccount" => delete_account(state, caller, p).await.map_err(fail),
-        other => Err(fail(GigyaError::new(Code::InvalidMethod, format!("Invalid API method: {other}")))),
+        other => Err(fail(GigyaError::new(
+            Code::InvalidMethod,
+            format!("Invalid API method: {other}"),
+        ))),
     }
 }
 
-fn providers(state: &AppState, p: &Params, name: &str) -> Result<Option<Vec<&'static str>>, GigyaError> {
-    let Some(list) = p.list(name) else { return Ok(None) };
+fn providers(
+    state: &AppState,
+    p: &Params,
+    name: &str,
+) -> Result<Option<Vec<&'static str>>, GigyaError> {
+    let Some(list) = p.list(name) else {
+        return Ok(None);
+    };
     list.iter()
         .map(|n| {
             state
@@ -86,25 +99,41 @@ fn apply_common(p: &Params, action: &mut UserAction) -> Result<ShortUrls, GigyaE
         Some("external") => Some(Scope::External),
         Some("internal") => Some(Scope::Internal),
         Some("both") => Some(Scope::Both),
-        Some(v) => return Err(GigyaError::invalid("scope", format!("{v:?} (external, internal or both)"))),
+        Some(v) => {
+            return Err(GigyaError::invalid(
+                "scope",
+                format!("{v:?} (external, internal or both)"),
+            ));
+        }
     };
     action.privacy = match p.value("privacy") {
         None => None,
         Some("public") => Some(Privacy::Public),
         Some("friends") => Some(Privacy::Friends),
         Some("private") => Some(Privacy::Private),
-        Some(v) => return Err(GigyaError::invalid("privacy", format!("{v:?} (public, friends or private)"))),
-    };
-    if let Some(attrs) = p.json::<Map<String, Value>>("actionAttributes")? {
-        if attrs.len() > 10 {
-            return Err(GigyaError::invalid("actionAttributes", "at most 10 attributes"));
+        Some(v) => {
+            return Err(GigyaError::invalid(
+                "privacy",
+                format!("{v:?} (public, friends or private)"),
+            ));
         }
+    };
+    if let Some(attrs) = p.json::<Map<String, Value>>("actionAttributes")?
+        && attrs.len() > 10
+    {
+        return Err(GigyaError::invalid(
+            "actionAttributes",
+            "at most 10 attributes",
+        ));
     }
     match p.value("shortURLs").unwrap_or("whenRequired") {
         "always" => Ok(ShortUrls::Always),
         "whenRequired" => Ok(ShortUrls::WhenRequired),
         "never" => Ok(ShortUrls::Never),
-        v => Err(GigyaError::invalid("shortURLs", format!("{v:?} (always, whenRequired or never)"))),
+        v => Err(GigyaError::invalid(
+            "shortURLs",
+            format!("{v:?} (always, whenRequired or never)"),
+        )),
     }
 }
 
@@ -121,7 +150,12 @@ fn request_hash(p: &Params) -> String {
     let mut pairs: Vec<&(String, String)> = p
         .pairs()
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "sig" | "nonce" | "timestamp" | "secret" | "callback" | "context"))
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "sig" | "nonce" | "timestamp" | "secret" | "callback" | "context"
+            )
+        })
         .collect();
     pairs.sort();
     let mut h = Sha256::new();
@@ -143,19 +177,31 @@ fn delivery_code(class: &str) -> Code {
     }
 }
 
-async fn publish_action(state: &AppState, caller: &Caller, p: &Params, mut action: UserAction) -> Answer {
+async fn publish_action(
+    state: &AppState,
+    caller: &Caller,
+    p: &Params,
+    mut action: UserAction,
+) -> Answer {
     let uid = p.uid().map_err(fail)?.to_owned();
     let short = apply_common(p, &mut action).map_err(fail)?;
     if let Err(errs) = action.validate() {
         let first = &errs.0[0];
-        return Err(fail(GigyaError::invalid(&format!("userAction.{}", gigya_field(&first.field)), &first.message)));
+        return Err(fail(GigyaError::invalid(
+            &format!("userAction.{}", gigya_field(&first.field)),
+            &first.message,
+        )));
     }
     let enabled = providers(state, p, "enabledProviders").map_err(fail)?;
     let disabled = providers(state, p, "disabledProviders").map_err(fail)?;
     if short == ShortUrls::Always
         && let Some(link) = action.link_back.clone()
     {
-        let s = state.store.create_short_link(&caller.app.app_id(), &link, None, None).await.map_err(|e| fail(e.into()))?;
+        let s = state
+            .store
+            .create_short_link(&caller.app.app_id(), &link, None, None)
+            .await
+            .map_err(|e| fail(e.into()))?;
         action.link_back = Some(short_url(state, &s.code));
     }
     let input = PublishInput {
@@ -166,17 +212,22 @@ async fn publish_action(state: &AppState, caller: &Caller, p: &Params, mut actio
         disabled,
         idempotency_key: None,
     };
-    let accepted = publish::accept(state, &caller.app, input).await.map_err(|e| match e {
-        PublishError::NoMatchingConnection => fail(GigyaError::new(
-            Code::NotConnected,
-            format!("User {uid:?} is not connected to any of the requested providers"),
-        )),
-        PublishError::KeyReused => fail(GigyaError::invalid("request", "idempotency key reused")),
-        PublishError::Store(e) => fail(e.into()),
-    })?;
+    let accepted = publish::accept(state, &caller.app, input)
+        .await
+        .map_err(|e| match e {
+            PublishError::NoMatchingConnection => fail(GigyaError::new(
+                Code::NotConnected,
+                format!("User {uid:?} is not connected to any of the requested providers"),
+            )),
+            PublishError::KeyReused => {
+                fail(GigyaError::invalid("request", "idempotency key reused"))
+            }
+            PublishError::Store(e) => fail(e.into()),
+        })?;
     // Committed: from here on never answer 500001 (SDKs would re-send).
     let wait = Duration::from_millis(state.config.gigya.publish_wait_ms);
-    let record = match publish::wait_for_first_attempts(state, accepted.record.clone(), wait).await {
+    let record = match publish::wait_for_first_attempts(state, accepted.record.clone(), wait).await
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "reading delivery results failed; answering with the accepted state");
@@ -215,26 +266,46 @@ async fn publish_action(state: &AppState, caller: &Caller, p: &Params, mut actio
     if any_alive {
         Ok(extra)
     } else {
-        Err((GigyaError::new(Code::ProviderError, "publishing failed on every provider"), extra))
+        Err((
+            GigyaError::new(Code::ProviderError, "publishing failed on every provider"),
+            extra,
+        ))
     }
 }
 
 pub fn short_url(state: &AppState, code: &str) -> String {
-    format!("{}/s/{code}", state.config.public_url.as_str().trim_end_matches('/'))
+    format!(
+        "{}/s/{code}",
+        state.config.public_url.as_str().trim_end_matches('/')
+    )
 }
 
-async fn shorten_url(state: &AppState, caller: &Caller, p: &Params) -> Result<Map<String, Value>, GigyaError> {
+async fn shorten_url(
+    state: &AppState,
+    caller: &Caller,
+    p: &Params,
+) -> Result<Map<String, Value>, GigyaError> {
     let url = p.required("url")?;
     herald_core::action::check_http_url(url).map_err(|m| GigyaError::invalid("url", m))?;
-    let link = state.store.create_short_link(&caller.app.app_id(), url, None, None).await?;
+    let link = state
+        .store
+        .create_short_link(&caller.app.app_id(), url, None, None)
+        .await?;
     let mut m = Map::new();
     m.insert("shortURL".into(), json!(short_url(state, &link.code)));
     Ok(m)
 }
 
-async fn get_user_info(state: &AppState, caller: &Caller, p: &Params) -> Result<Map<String, Value>, GigyaError> {
+async fn get_user_info(
+    state: &AppState,
+    caller: &Caller,
+    p: &Params,
+) -> Result<Map<String, Value>, GigyaError> {
     let uid = p.uid()?;
-    let conns = state.store.connections_of(&caller.app.app_id(), uid).await?;
+    let conns = state
+        .store
+        .connections_of(&caller.app.app_id(), uid)
+        .await?;
     let identities: Vec<Value> = conns
         .iter()
         .map(|c| {
@@ -254,7 +325,14 @@ async fn get_user_info(state: &AppState, caller: &Caller, p: &Params) -> Result<
     m.insert("UID".into(), json!(uid));
     m.insert("isConnected".into(), json!(!conns.is_empty()));
     m.insert("providers".into(), json!(providers.join(",")));
-    m.insert("capabilities".into(), json!(if conns.is_empty() { "None" } else { "Actions,Status" }));
+    m.insert(
+        "capabilities".into(),
+        json!(if conns.is_empty() {
+            "None"
+        } else {
+            "Actions,Status"
+        }),
+    );
     m.insert("identities".into(), Value::Array(identities));
     Ok(m)
 }
@@ -274,27 +352,40 @@ struct ProviderSession {
 fn expiration_ms(v: &Option<Value>) -> Result<Option<i64>, String> {
     match v {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_i64().map(|s| Some(s * 1000)).ok_or_else(|| "must be Unix seconds".into()),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(|s| Some(s * 1000))
+            .ok_or_else(|| "must be Unix seconds".into()),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => s.parse::<i64>().map(|s| Some(s * 1000)).map_err(|_| "must be Unix seconds".into()),
+        Some(Value::String(s)) => s
+            .parse::<i64>()
+            .map(|s| Some(s * 1000))
+            .map_err(|_| "must be Unix seconds".into()),
         Some(_) => Err("must be Unix seconds".into()),
     }
 }
 
-async fn notify_login(state: &AppState, caller: &Caller, p: &Params) -> Result<Map<String, Value>, GigyaError> {
+async fn notify_login(
+    state: &AppState,
+    caller: &Caller,
+    p: &Params,
+) -> Result<Map<String, Value>, GigyaError> {
     let uid = p.required("siteUID")?;
     if uid.len() > 252 || !uid.is_ascii() {
-        return Err(GigyaError::invalid("siteUID", "at most 252 ASCII characters"));
+        return Err(GigyaError::invalid(
+            "siteUID",
+            "at most 252 ASCII characters",
+        ));
     }
-    let sessions: BTreeMap<String, ProviderSession> = p.json("providerSessions")?.unwrap_or_default();
+    let sessions: BTreeMap<String, ProviderSession> =
+        p.json("providerSessions")?.unwrap_or_default();
     // Check every session before storing any, so a bad one stores nothing.
     let mut upserts = Vec::new();
     for (name, s) in sessions {
         let field = |f: &str| format!("providerSessions.{name}.{f}");
-        let provider = state
-            .registry()
-            .get(&name)
-            .ok_or_else(|| GigyaError::invalid("providerSessions", format!("unknown provider {name:?}")))?;
+        let provider = state.registry().get(&name).ok_or_else(|| {
+            GigyaError::invalid("providerSessions", format!("unknown provider {name:?}"))
+        })?;
         let provider_uid = provider
             .check_connection(&ConnectionInput {
                 provider_uid: s.provider_uid.clone(),
@@ -312,7 +403,8 @@ async fn notify_login(state: &AppState, caller: &Caller, p: &Params) -> Result<M
                 };
                 GigyaError::invalid(&field(gname), &f.message)
             })?;
-        let expires_at_ms = expiration_ms(&s.token_expiration).map_err(|m| GigyaError::invalid(&field("tokenExpiration"), m))?;
+        let expires_at_ms = expiration_ms(&s.token_expiration)
+            .map_err(|m| GigyaError::invalid(&field("tokenExpiration"), m))?;
         upserts.push(ConnectionUpsert {
             app_id: caller.app.app_id(),
             uid: uid.to_owned(),
@@ -339,17 +431,28 @@ async fn notify_login(state: &AppState, caller: &Caller, p: &Params) -> Result<M
     Ok(m)
 }
 
-async fn remove_connection(state: &AppState, caller: &Caller, p: &Params) -> Result<Map<String, Value>, GigyaError> {
+async fn remove_connection(
+    state: &AppState,
+    caller: &Caller,
+    p: &Params,
+) -> Result<Map<String, Value>, GigyaError> {
     let uid = p.uid()?;
     let app = caller.app.app_id();
     match p.value("provider") {
         Some(name) => {
-            let provider = state
-                .registry()
-                .canonical(name)
-                .ok_or_else(|| GigyaError::invalid("provider", format!("unknown provider {name:?}")))?;
-            if state.store.delete_connections(&app, uid, provider, None).await? == 0 {
-                return Err(GigyaError::new(Code::NotConnected, format!("User is not connected to {provider}")));
+            let provider = state.registry().canonical(name).ok_or_else(|| {
+                GigyaError::invalid("provider", format!("unknown provider {name:?}"))
+            })?;
+            if state
+                .store
+                .delete_connections(&app, uid, provider, None)
+                .await?
+                == 0
+            {
+                return Err(GigyaError::new(
+                    Code::NotConnected,
+                    format!("User is not connected to {provider}"),
+                ));
             }
         }
         None => {
@@ -359,8 +462,15 @@ async fn remove_connection(state: &AppState, caller: &Caller, p: &Params) -> Res
     Ok(Map::new())
 }
 
-async fn delete_account(state: &AppState, caller: &Caller, p: &Params) -> Result<Map<String, Value>, GigyaError> {
+async fn delete_account(
+    state: &AppState,
+    caller: &Caller,
+    p: &Params,
+) -> Result<Map<String, Value>, GigyaError> {
     let uid = p.uid()?;
-    state.store.delete_user_connections(&caller.app.app_id(), uid).await?;
+    state
+        .store
+        .delete_user_connections(&caller.app.app_id(), uid)
+        .await?;
     Ok(Map::new())
 }

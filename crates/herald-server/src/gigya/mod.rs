@@ -19,20 +19,31 @@ use params::Params;
 use serde_json::Map;
 
 async fn handle(state: Data<AppState>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    let method = req.match_info().get("method").unwrap_or_default().to_owned();
-    let too_large = body.len() > params::MAX_PARAMS_BYTES || req.query_string().len() > params::MAX_PARAMS_BYTES;
+    let method = req
+        .match_info()
+        .get("method")
+        .unwrap_or_default()
+        .to_owned();
+    let too_large = body.len() > params::MAX_PARAMS_BYTES
+        || req.query_string().len() > params::MAX_PARAMS_BYTES;
     let is_form = req
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let p = Params::parse(req.query_string(), (is_form && !too_large).then_some(&body[..]));
+    let p = Params::parse(
+        req.query_string(),
+        (is_form && !too_large).then_some(&body[..]),
+    );
     let format = match Format::from_params(&p) {
         Ok(f) => f,
         Err((f, e)) => return f.respond(Err((e, Map::new()))),
     };
     if too_large {
-        return format.respond(Err((GigyaError::new(Code::RequestTooLarge, "Request entity too large"), Map::new())));
+        return format.respond(Err((
+            GigyaError::new(Code::RequestTooLarge, "Request entity too large"),
+            Map::new(),
+        )));
     }
     let Some(permission) = methods::permission(&method) else {
         return format.respond(Err((

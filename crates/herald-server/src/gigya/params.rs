@@ -58,19 +58,17 @@ impl Params {
             return Ok(None);
         };
         let de = &mut serde_json::Deserializer::from_str(raw);
-        serde_path_to_error::deserialize(de)
-            .map(Some)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                let text = inner.to_string();
-                let text = text.split(" at line ").next().unwrap_or(&text);
-                if path == "." {
-                    GigyaError::format(name, text)
-                } else {
-                    GigyaError::format(&format!("{name}.{path}"), text)
-                }
-            })
+        serde_path_to_error::deserialize(de).map(Some).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let text = inner.to_string();
+            let text = text.split(" at line ").next().unwrap_or(&text);
+            if path == "." {
+                GigyaError::format(name, text)
+            } else {
+                GigyaError::format(&format!("{name}.{path}"), text)
+            }
+        })
     }
 
     /// A comma-separated list parameter.
@@ -85,7 +83,11 @@ impl Params {
 
     /// Every parameter but `sig`, for the signature base string.
     pub fn signed_pairs(&self) -> Vec<(String, String)> {
-        self.pairs.iter().filter(|(k, _)| k != "sig").cloned().collect()
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k != "sig")
+            .cloned()
+            .collect()
     }
 
     pub fn pairs(&self) -> &[(String, String)] {
@@ -99,7 +101,10 @@ mod tests {
 
     #[test]
     fn query_and_body_are_merged_and_decoded() {
-        let p = Params::parse("format=jsonp&callback=cb", Some(b"UID=a%3D%3D&userAction=%7B%22title%22%3A%22x+y%22%7D"));
+        let p = Params::parse(
+            "format=jsonp&callback=cb",
+            Some(b"UID=a%3D%3D&userAction=%7B%22title%22%3A%22x+y%22%7D"),
+        );
         assert_eq!(p.get("format"), Some("jsonp"));
         assert_eq!(p.uid().unwrap(), "a==");
         #[derive(serde::Deserialize)]

@@ -83,14 +83,25 @@ impl GigyaUserAction {
             action_links: self
                 .action_links
                 .into_iter()
-                .map(|l| ActionLink { text: l.text, href: l.href })
+                .map(|l| ActionLink {
+                    text: l.text,
+                    href: l.href,
+                })
                 .collect(),
             action_name: self.action_name,
             template: self.template,
             template_fields: self
                 .template_fields
                 .into_iter()
-                .map(|(k, f)| (k, TemplateField { text: f.text, href: f.href }))
+                .map(|(k, f)| {
+                    (
+                        k,
+                        TemplateField {
+                            text: f.text,
+                            href: f.href,
+                        },
+                    )
+                })
                 .collect(),
             ..Default::default()
         }
@@ -136,7 +147,10 @@ mod tests {
         let a = g.into_action();
         assert_eq!(a.link_back.as_deref(), Some("https://e.com"));
         assert_eq!(a.media_items[0].kind, MediaType::Audio);
-        assert_eq!(a.media_items[1].preview_image_url.as_deref(), Some("https://e.com/p.jpg"));
+        assert_eq!(
+            a.media_items[1].preview_image_url.as_deref(),
+            Some("https://e.com/p.jpg")
+        );
         assert_eq!(a.template_fields["thing"].text, "a post");
         a.validate().unwrap();
     }
@@ -144,7 +158,13 @@ mod tests {
     #[test]
     fn field_paths_use_gigya_names() {
         assert_eq!(gigya_field("link_back"), "linkBack");
-        assert_eq!(gigya_field("media_items[0].preview_image_url"), "mediaItems[0].previewImageURL");
-        assert_eq!(gigya_field("template_fields.thing.href"), "templateFields.thing.href");
+        assert_eq!(
+            gigya_field("media_items[0].preview_image_url"),
+            "mediaItems[0].previewImageURL"
+        );
+        assert_eq!(
+            gigya_field("template_fields.thing.href"),
+            "templateFields.thing.href"
+        );
     }
 }

@@ -6,12 +6,12 @@ use crate::AppState;
 use crate::auth::AuthedApp;
 use crate::error::ApiError;
 use crate::json;
+use crate::publish::{self, PublishError, PublishInput};
 use crate::routes::connections::check_uid;
 use crate::views::{DeliveryView, iso};
 use actix_web::web::{Bytes, Path, Query};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use herald_core::{ActionId, UserAction, ValidationErrors};
-use crate::publish::{self, PublishError, PublishInput};
 use herald_dispatch::ActionPayload;
 use herald_store::ActionRecord;
 use serde::{Deserialize, Serialize};
@@ -146,20 +146,22 @@ async fn create(
         disabled,
         idempotency_key: key,
     };
-    let accepted = publish::accept(&state, &app, input).await.map_err(|e| match e {
-        PublishError::NoMatchingConnection => ApiError::Unprocessable {
-            code: "no_matching_connection",
-            message: format!(
-                "user {:?} has no connected account on a provider this request and app allow",
-                req.uid
-            ),
-        },
-        PublishError::KeyReused => ApiError::Unprocessable {
-            code: "idempotency_key_reused",
-            message: "this Idempotency-Key was used for a different request".into(),
-        },
-        PublishError::Store(e) => e.into(),
-    })?;
+    let accepted = publish::accept(&state, &app, input)
+        .await
+        .map_err(|e| match e {
+            PublishError::NoMatchingConnection => ApiError::Unprocessable {
+                code: "no_matching_connection",
+                message: format!(
+                    "user {:?} has no connected account on a provider this request and app allow",
+                    req.uid
+                ),
+            },
+            PublishError::KeyReused => ApiError::Unprocessable {
+                code: "idempotency_key_reused",
+                message: "this Idempotency-Key was used for a different request".into(),
+            },
+            PublishError::Store(e) => e.into(),
+        })?;
     let (record, replayed) = (accepted.record, accepted.replayed);
     let record = if wait.is_zero() {
         record

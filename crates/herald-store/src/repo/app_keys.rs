@@ -17,7 +17,11 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 3] = [Permission::Publish, Permission::Connections, Permission::Read];
+    pub const ALL: [Permission; 3] = [
+        Permission::Publish,
+        Permission::Connections,
+        Permission::Read,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -80,7 +84,13 @@ impl Store {
     ) -> Result<(app_keys::Model, Secret), StoreError> {
         let secret = Secret::new(B64.encode(rand::random::<[u8; 32]>()));
         let row = self
-            .insert_key(app, KeyKind::Hmac, Some(self.secrets().encrypt(secret.expose())), None, permissions)
+            .insert_key(
+                app,
+                KeyKind::Hmac,
+                Some(self.secrets().encrypt(secret.expose())),
+                None,
+                permissions,
+            )
             .await?;
         Ok((row, secret))
     }
@@ -92,8 +102,14 @@ impl Store {
         public_key_pem: &str,
         permissions: &[Permission],
     ) -> Result<app_keys::Model, StoreError> {
-        self.insert_key(app, KeyKind::Rsa, None, Some(public_key_pem.to_owned()), permissions)
-            .await
+        self.insert_key(
+            app,
+            KeyKind::Rsa,
+            None,
+            Some(public_key_pem.to_owned()),
+            permissions,
+        )
+        .await
     }
 
     async fn insert_key(
@@ -120,7 +136,10 @@ impl Store {
         .await?)
     }
 
-    pub async fn key_by_user_key(&self, user_key: &str) -> Result<Option<app_keys::Model>, StoreError> {
+    pub async fn key_by_user_key(
+        &self,
+        user_key: &str,
+    ) -> Result<Option<app_keys::Model>, StoreError> {
         Ok(app_keys::Entity::find()
             .filter(app_keys::Column::UserKey.eq(user_key))
             .one(self.db())

@@ -1,10 +1,10 @@
 //! Repositories: one module per resource, each a set of methods on [`Store`](crate::Store).
 
 pub mod actions;
+pub mod app_keys;
 pub mod apps;
 pub mod connections;
 pub mod deliveries;
 pub mod nonces;
 pub mod provider_configs;
 pub mod short_links;
-pub mod app_keys;

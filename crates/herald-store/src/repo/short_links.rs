@@ -5,7 +5,9 @@ use crate::entities::{link_clicks, short_links};
 use crate::{Store, StoreError, is_unique_violation, now_ms};
 use herald_core::AppId;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, ExprTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, ExprTrait, QueryFilter, Set, TransactionTrait,
+};
 
 const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 const CODE_LEN: usize = 8;
@@ -13,7 +15,10 @@ const CODE_LEN: usize = 8;
 fn new_code() -> String {
     let bytes = rand::random::<[u8; CODE_LEN]>();
     // 62 symbols: the modulo bias is < 2 % and harmless for an unguessable id.
-    bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 impl Store {
@@ -40,7 +45,9 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(StoreError::Corrupt("could not find a free short-link code".into()))
+        Err(StoreError::Corrupt(
+            "could not find a free short-link code".into(),
+        ))
     }
 
     /// Resolves `code` and counts the click; `None` for an unknown code.
@@ -54,7 +61,10 @@ impl Store {
         };
         let txn = self.db().begin().await?;
         short_links::Entity::update_many()
-            .col_expr(short_links::Column::Clicks, Expr::col(short_links::Column::Clicks).add(1))
+            .col_expr(
+                short_links::Column::Clicks,
+                Expr::col(short_links::Column::Clicks).add(1),
+            )
             .filter(short_links::Column::Code.eq(code))
             .exec(&txn)
             .await?;
