@@ -110,6 +110,9 @@ pub fn check_http_url(url: &str) -> Result<url::Url, String> {
     if url.len() > MAX_URL_LEN {
         return Err(format!("must be at most {MAX_URL_LEN} characters"));
     }
+    if url.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
     let parsed =
         url::Url::parse(url).map_err(|e| format!("must be an absolute http(s) URL ({e})"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
@@ -273,6 +276,13 @@ mod tests {
             f,
             vec!["link_back", "media_items[0].src", "action_links[0].href"]
         );
+    }
+
+    #[test]
+    fn control_characters_in_urls_are_refused() {
+        assert!(check_http_url("https://e.com/a\r\nSet-Cookie: x").is_err());
+        assert!(check_http_url("https://e.com/\ta").is_err());
+        assert!(check_http_url("https://e.com/caf%C3%A9").is_ok());
     }
 
     #[test]

@@ -38,13 +38,37 @@ pub fn is_internal(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_internal_v4(v4);
             }
-            let seg0 = v6.segments()[0];
+            let seg = v6.segments();
+            let seg0 = seg[0];
+            let low_v4 = Ipv4Addr::new(
+                (seg[6] >> 8) as u8,
+                seg[6] as u8,
+                (seg[7] >> 8) as u8,
+                seg[7] as u8,
+            );
+            // IPv4 inside IPv6: NAT64 64:ff9b::/96 and IPv4-compatible ::a.b.c.d.
+            if (seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0])
+                || (seg[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified())
+            {
+                return is_internal_v4(low_v4);
+            }
+            // 6to4 2002:a.b.c.d::/48 carries the IPv4 address in segments 1-2.
+            if seg0 == 0x2002 {
+                let v4 = Ipv4Addr::new(
+                    (seg[1] >> 8) as u8,
+                    seg[1] as u8,
+                    (seg[2] >> 8) as u8,
+                    seg[2] as u8,
+                );
+                return is_internal_v4(v4);
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (seg0 & 0xfe00) == 0xfc00 // unique local fc00::/7
                 || (seg0 & 0xffc0) == 0xfe80 // link-local fe80::/10
                 || (seg0 & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || (seg0 == 0x2001 && seg[1] == 0) // Teredo 2001::/32 (hides its IPv4 peer)
                 || v6 == Ipv6Addr::from_bits(0) // ::
         }
     }

@@ -101,6 +101,8 @@ pub fn http_clients(
         .timeout(timeout)
         .connect_timeout(std::time::Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve names itself, around the policy's resolver.
+        .no_proxy()
         .dns_resolver(std::sync::Arc::new(policy.clone()))
         .build()?;
     Ok((trusted, guarded))

@@ -61,7 +61,15 @@ enum Stop {
 
 impl From<StoreError> for Stop {
     fn from(e: StoreError) -> Self {
-        Stop::Store(e)
+        match e {
+            // Unreadable stored data will not heal by retrying: fail it now.
+            StoreError::Crypto(_) | StoreError::Corrupt(_) => Stop::Fail(ErrorInfo {
+                class: "rejected".into(),
+                code: "stored_data_unreadable".into(),
+                message: e.to_string(),
+            }),
+            StoreError::Db(_) => Stop::Store(e),
+        }
     }
 }
 
@@ -117,6 +125,13 @@ impl Dispatcher {
         &self.inner.node_id
     }
 
+    /// A fresh lease owner for one claim: the node plus a random tag, so that a
+    /// worker whose lease expired and was reclaimed (even by this same node)
+    /// can no longer renew or finish it.
+    fn lease_token(&self) -> String {
+        format!("{}:{}", self.inner.node_id, uuid_like())
+    }
+
     pub fn registry(&self) -> &ProviderRegistry {
         &self.inner.registry
     }
@@ -146,7 +161,7 @@ impl Dispatcher {
                 match this
                     .inner
                     .store
-                    .claim_delivery(&id, &this.inner.node_id, lease)
+                    .claim_delivery(&id, &this.lease_token(), lease)
                     .await
                 {
                     Ok(Some(d)) => this.run(d, Claim::Fresh).await,
@@ -221,13 +236,13 @@ impl Dispatcher {
                 Claim::Reclaimed => {
                     inner
                         .store
-                        .claim_expired(&inner.node_id, lease, free as u64)
+                        .claim_expired(&self.lease_token(), lease, free as u64)
                         .await?
                 }
                 Claim::Fresh => {
                     inner
                         .store
-                        .claim_due(&inner.node_id, lease, free as u64)
+                        .claim_due(&self.lease_token(), lease, free as u64)
                         .await?
                 }
             };
@@ -253,6 +268,8 @@ impl Dispatcher {
     }
 
     async fn process(&self, mut d: deliveries::Model, claim: Claim) -> Result<(), StoreError> {
+        // This claim's lease token: every later write is conditional on it.
+        let owner = d.lease_owner.clone().unwrap_or_default();
         let inner = &self.inner;
         let id = d.delivery_id();
         let provider = inner.registry.get(&d.provider).cloned();
@@ -283,14 +300,40 @@ impl Dispatcher {
                 };
                 inner
                     .store
-                    .finish_attempt(&id, &inner.node_id, attempt, update)
+                    .finish_attempt(&id, &owner, attempt, update)
                     .await?;
                 warn!(delivery = %id, provider = %d.provider, "lease expired mid-send: marked unknown");
                 return Ok(());
             }
+            if d.attempts >= inner.cfg.max_attempts as i32 {
+                let now = now_ms();
+                let message =
+                    "the delivery's lease expired on every attempt (its workers kept stopping)";
+                let attempt = AttemptRecord {
+                    attempt: d.attempts,
+                    started_at: now,
+                    finished_at: now,
+                    outcome: "failed".into(),
+                    http_status: None,
+                    error_code: Some("lease_expired".into()),
+                    error_message: Some(message.into()),
+                };
+                let update = DeliveryUpdate::Failed {
+                    error: ErrorInfo {
+                        class: "transient".into(),
+                        code: "lease_expired".into(),
+                        message: message.into(),
+                    },
+                };
+                inner
+                    .store
+                    .finish_attempt(&id, &owner, attempt, update)
+                    .await?;
+                return Ok(());
+            }
             if !inner
                 .store
-                .begin_resend(&id, &inner.node_id, inner.cfg.lease_ms())
+                .begin_resend(&id, &owner, inner.cfg.lease_ms())
                 .await?
             {
                 return Ok(());
@@ -301,7 +344,38 @@ impl Dispatcher {
         let started = now_ms();
         match self.prepare(&d, provider).await {
             Ok(job) => self.attempt(d, job, started).await,
-            Err(Stop::Store(e)) => Err(e),
+            Err(Stop::Store(e)) => {
+                // Nothing was sent: put it back in the queue rather than let the
+                // lease expire (which would make it `unknown` on some networks).
+                let delay = policy::backoff(&inner.cfg, d.attempts.max(1) as u32);
+                let attempt = AttemptRecord {
+                    attempt: d.attempts,
+                    started_at: started,
+                    finished_at: now_ms(),
+                    outcome: "retry".into(),
+                    http_status: None,
+                    error_code: Some("store_unavailable".into()),
+                    error_message: Some(
+                        "the database failed before sending; nothing was sent".into(),
+                    ),
+                };
+                let update = DeliveryUpdate::Retry {
+                    at_ms: now_ms() + delay.as_millis() as i64,
+                    error: ErrorInfo {
+                        class: "transient".into(),
+                        code: "store_unavailable".into(),
+                        message: "the database failed before sending; nothing was sent".into(),
+                    },
+                };
+                if let Err(again) = inner
+                    .store
+                    .finish_attempt(&id, &owner, attempt, update)
+                    .await
+                {
+                    warn!(delivery = %id, error = %again, "could not release the delivery; its lease will expire");
+                }
+                Err(e)
+            }
             Err(Stop::Fail(error)) => {
                 let attempt = AttemptRecord {
                     attempt: d.attempts,
@@ -316,12 +390,7 @@ impl Dispatcher {
                 metrics::counter!("herald_deliveries_total", "provider" => d.provider.clone(), "outcome" => "failed").increment(1);
                 inner
                     .store
-                    .finish_attempt(
-                        &id,
-                        &inner.node_id,
-                        attempt,
-                        DeliveryUpdate::Failed { error },
-                    )
+                    .finish_attempt(&id, &owner, attempt, DeliveryUpdate::Failed { error })
                     .await?;
                 Ok(())
             }
@@ -428,6 +497,7 @@ impl Dispatcher {
     ) -> Result<(), StoreError> {
         let inner = &self.inner;
         let id = d.delivery_id();
+        let owner = d.lease_owner.clone().unwrap_or_default();
         let key = IdempotencyKey::for_delivery(&id);
         let idempotent = job.provider.capabilities().idempotent;
         let mut attempt_no = d.attempts;
@@ -471,12 +541,20 @@ impl Dispatcher {
                         .record_attempt(&id, record("auth_expired"))
                         .await?;
                     refreshed = true;
+                    // A refresh is another network call: take a fresh lease for it.
+                    if !inner
+                        .store
+                        .renew_lease(&id, &owner, inner.cfg.lease_ms())
+                        .await?
+                    {
+                        return Ok(());
+                    }
                     match self.refresh(&job).await {
                         Ok(cred) => {
                             job.cred = cred;
                             if !inner
                                 .store
-                                .begin_resend(&id, &inner.node_id, inner.cfg.lease_ms())
+                                .begin_resend(&id, &owner, inner.cfg.lease_ms())
                                 .await?
                             {
                                 return Ok(());
@@ -528,7 +606,7 @@ impl Dispatcher {
             metrics::counter!("herald_deliveries_total", "provider" => d.provider.clone(), "outcome" => outcome).increment(1);
             inner
                 .store
-                .finish_attempt(&id, &inner.node_id, record(outcome), update)
+                .finish_attempt(&id, &owner, record(outcome), update)
                 .await?;
             return Ok(());
         }
@@ -542,6 +620,7 @@ impl Dispatcher {
         p: Published,
     ) -> Result<(), StoreError> {
         let id = d.delivery_id();
+        let owner = d.lease_owner.clone().unwrap_or_default();
         let attempt = AttemptRecord {
             attempt: attempt_no,
             started_at: started,
@@ -558,7 +637,7 @@ impl Dispatcher {
             .store
             .finish_attempt(
                 &id,
-                &self.inner.node_id,
+                &owner,
                 attempt,
                 DeliveryUpdate::Published {
                     post_id: p.post_id,
@@ -573,6 +652,26 @@ impl Dispatcher {
     }
 
     async fn refresh(&self, job: &Job) -> Result<Credential, ProviderError> {
+        // Another worker may have refreshed this connection meanwhile (a network
+        // that rotates refresh tokens would refuse ours): use its token.
+        let unavailable = |e: StoreError| ProviderError::Transient {
+            status: None,
+            message: format!("reading the connection failed: {e}"),
+        };
+        let stored = self
+            .inner
+            .store
+            .connection(&job.conn.connection_id())
+            .await
+            .map_err(unavailable)?;
+        if let Some(current) = stored
+            && current.status() == ConnectionStatus::Active
+        {
+            let cred = self.inner.store.credential(&current).map_err(unavailable)?;
+            if cred.access_token != job.cred.access_token {
+                return Ok(cred);
+            }
+        }
         let fresh = job.provider.refresh(&job.cred, &job.http).await?;
         self.inner
             .store
@@ -597,6 +696,7 @@ impl Dispatcher {
     ) -> Result<(), StoreError> {
         let inner = &self.inner;
         let id = d.delivery_id();
+        let owner = d.lease_owner.clone().unwrap_or_default();
         let now = now_ms();
         let transient = matches!(
             err,
@@ -644,7 +744,7 @@ impl Dispatcher {
         };
         inner
             .store
-            .finish_attempt(&id, &inner.node_id, attempt, update)
+            .finish_attempt(&id, &owner, attempt, update)
             .await?;
         Ok(())
     }

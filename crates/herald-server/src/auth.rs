@@ -11,7 +11,8 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use herald_store::entities::apps;
+use herald_store::entities::{app_keys, apps};
+use herald_store::repo::app_keys::Permission;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use std::future::Future;
@@ -22,8 +23,22 @@ pub const MAX_TOKEN_LIFETIME_SECS: i64 = 300;
 /// Allowed clock difference between the site and Herald.
 pub const CLOCK_SKEW_SECS: i64 = 60;
 
-/// The authenticated app of a request.
-pub struct AuthedApp(pub apps::Model);
+/// The authenticated app of a request, and the app key used (`None` = the
+/// app's own secret, which may do everything).
+pub struct AuthedApp(pub apps::Model, pub Option<app_keys::Model>);
+
+impl AuthedApp {
+    /// Refuses (403) a key that lacks `p`.
+    pub fn require(&self, p: Permission) -> Result<&apps::Model, ApiError> {
+        match &self.1 {
+            Some(k) if !k.allows(p) => Err(ApiError::Forbidden(format!(
+                "this app key lacks the {} permission",
+                p.as_str()
+            ))),
+            _ => Ok(&self.0),
+        }
+    }
+}
 
 #[derive(Deserialize)]
 struct Unverified {
@@ -85,7 +100,7 @@ async fn authenticate(state: web::Data<AppState>, token: String) -> Result<Authe
             .await?
             .filter(|a| !a.disabled)
             .ok_or_else(|| unauthorized("the key's app does not exist or is disabled"))?;
-        return Ok(AuthedApp(app));
+        return Ok(AuthedApp(app, Some(key)));
     }
     if header.alg != Algorithm::HS256 {
         return Err(unauthorized(
@@ -127,7 +142,10 @@ async fn authenticate(state: web::Data<AppState>, token: String) -> Result<Authe
             })?;
     let c = data.claims;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    if c.exp - c.iat > MAX_TOKEN_LIFETIME_SECS {
+    if c.exp
+        .checked_sub(c.iat)
+        .is_none_or(|life| life > MAX_TOKEN_LIFETIME_SECS)
+    {
         return Err(unauthorized(
             "token lifetime (exp - iat) must be at most 300 seconds",
         ));
@@ -138,7 +156,12 @@ async fn authenticate(state: web::Data<AppState>, token: String) -> Result<Authe
     if c.jti.is_empty() || c.jti.len() > 128 {
         return Err(unauthorized("token jti must be 1 to 128 characters"));
     }
-    let keep_until_ms = (c.exp + CLOCK_SKEW_SECS) * 1000;
+    // Kept past the last second the token could be accepted, with a margin,
+    // so the purge can never reopen a replay window.
+    let keep_until_ms = c
+        .exp
+        .saturating_add(CLOCK_SKEW_SECS + 120)
+        .saturating_mul(1000);
     if !state
         .store
         .use_nonce(&format!("jti:{}", app.id), &c.jti, keep_until_ms)
@@ -148,7 +171,7 @@ async fn authenticate(state: web::Data<AppState>, token: String) -> Result<Authe
             "token already used (jti replayed): mint a new token per request",
         ));
     }
-    Ok(AuthedApp(app))
+    Ok(AuthedApp(app, None))
 }
 
 impl FromRequest for AuthedApp {

@@ -8,6 +8,9 @@ use serde::de::DeserializeOwned;
 
 /// The largest accepted request body.
 pub const MAX_BODY: usize = 256 * 1024;
+/// What the server reads at most before refusing outright; between the two,
+/// bodies are read and refused with a proper problem (or Gigya 413001).
+pub const PAYLOAD_LIMIT: usize = 4 * 1024 * 1024;
 
 pub fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     if body.len() > MAX_BODY {

@@ -31,6 +31,30 @@ impl AppState {
     }
 }
 
+/// Request spans with the path only: query strings may carry credentials
+/// (Gigya's `secret`, `sig`, provider tokens) and must never reach the logs.
+pub struct PathOnlySpan;
+
+impl tracing_actix_web::RootSpanBuilder for PathOnlySpan {
+    fn on_request_start(req: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        tracing::info_span!(
+            "request",
+            method = %req.method(),
+            path = %req.path(),
+            status = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        if let Ok(r) = outcome {
+            span.record("status", r.response().status().as_u16());
+        }
+    }
+}
+
 async fn not_found() -> Result<HttpResponse, error::ApiError> {
     Err(error::ApiError::NotFound("route".into()))
 }
@@ -52,7 +76,7 @@ pub async fn serve(state: AppState, bind: &str) -> std::io::Result<()> {
     HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .wrap(tracing_actix_web::TracingLogger::default())
+            .wrap(tracing_actix_web::TracingLogger::<PathOnlySpan>::new())
             .configure(configure)
             .default_service(web::to(not_found))
     })

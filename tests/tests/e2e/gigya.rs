@@ -281,6 +281,15 @@ async fn envelope_jsonp_status_codes_context_and_date() {
     );
     let inner: Value = serde_json::from_str(&text["gigya.cb(".len()..text.len() - 2]).unwrap();
     assert_eq!(inner["errorCode"], 0);
+    assert_eq!(
+        inner["time"].as_str().unwrap().len(),
+        "2026-01-01T00:00:00.000Z".len()
+    );
+    // The secret rode in the query string; it must not reach the log.
+    assert!(
+        !h.log().contains(&app.secret),
+        "the partner secret appears in the server log"
+    );
 }
 
 fn activity(content_title: &str) -> Value {

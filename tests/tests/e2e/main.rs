@@ -5,6 +5,7 @@
 mod api;
 mod crash;
 mod gigya;
+mod gigya_sdk;
 mod messenger;
 mod webhook;
 

@@ -173,7 +173,11 @@ async fn signed(
     let ts = signature::timestamp_seconds(raw_ts)
         .ok_or_else(|| GigyaError::invalid("timestamp", "must be Unix seconds or milliseconds"))?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    if (now - ts).abs() > WINDOW_SECS {
+    let skew = now
+        .checked_sub(ts)
+        .and_then(i64::checked_abs)
+        .unwrap_or(i64::MAX);
+    if skew > WINDOW_SECS {
         return Err(GigyaError::new(
             Code::RequestExpired,
             format!(
@@ -292,7 +296,11 @@ pub async fn verify_rs256(
         })?
         .claims;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    if (now - claims.iat).abs() > WINDOW_SECS || claims.exp.is_some_and(|e| e < now) {
+    let skew = now
+        .checked_sub(claims.iat)
+        .and_then(i64::checked_abs)
+        .unwrap_or(i64::MAX);
+    if skew > WINDOW_SECS || claims.exp.is_some_and(|e| e < now) {
         return Err((
             Code::RequestExpired,
             format!("bearer token iat must be within {WINDOW_SECS}s of the server clock"),

@@ -7,7 +7,6 @@ use super::params::Params;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use serde_json::{Map, Value, json};
-use time::format_description::well_known::Rfc3339;
 
 /// How the caller wants the answer.
 pub struct Format {
@@ -66,10 +65,11 @@ impl Format {
         };
         let status =
             StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        // Always three fractional digits, as Gigya's `time`.
+        let time_format = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
         let now = time::OffsetDateTime::now_utc();
-        let millis = now
-            .replace_nanosecond((now.nanosecond() / 1_000_000) * 1_000_000)
-            .unwrap_or(now);
         let mut body = Map::new();
         body.insert(
             "callId".into(),
@@ -88,7 +88,7 @@ impl Format {
         );
         body.insert(
             "time".into(),
-            json!(millis.format(&Rfc3339).unwrap_or_default()),
+            json!(now.format(&time_format).unwrap_or_default()),
         );
         if let Some(c) = &self.context {
             body.insert("context".into(), json!(c));

@@ -14,6 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use herald_core::{ActionId, UserAction, ValidationErrors};
 use herald_dispatch::ActionPayload;
 use herald_store::ActionRecord;
+use herald_store::repo::app_keys::Permission;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -109,11 +110,12 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 #[post("/v1/actions")]
 async fn create(
     state: web::Data<AppState>,
-    AuthedApp(app): AuthedApp,
+    auth: AuthedApp,
     http: HttpRequest,
     query: Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let app = auth.require(Permission::Publish)?.clone();
     let wait = parse_wait(&query)?;
     let key = idempotency_key(&http)?;
     let req: PublishRequest = json::parse(&body)?;
@@ -200,9 +202,10 @@ fn view(
 #[get("/v1/actions/{id}")]
 async fn read(
     state: web::Data<AppState>,
-    AuthedApp(app): AuthedApp,
+    auth: AuthedApp,
     id: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let app = auth.require(Permission::Read)?.clone();
     let not_found = || ApiError::NotFound(format!("action {id}"));
     let action_id = ActionId::parse(&id).ok_or_else(not_found)?;
     let record = state

@@ -11,6 +11,7 @@ use actix_web::{HttpResponse, delete, get, put, web};
 use herald_core::provider::ConnectionInput;
 use herald_core::{Secret, ValidationErrors};
 use herald_store::ConnectionUpsert;
+use herald_store::repo::app_keys::Permission;
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -69,10 +70,11 @@ fn bounded(errs: &mut ValidationErrors, field: &str, v: &Option<String>, max: us
 #[put("/v1/users/{uid}/connections/{provider}")]
 async fn import(
     state: web::Data<AppState>,
-    AuthedApp(app): AuthedApp,
+    auth: AuthedApp,
     path: Path<(String, String)>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let app = auth.require(Permission::Connections)?.clone();
     let (uid, provider_name) = path.into_inner();
     check_uid(&uid)?;
     let provider = state
@@ -134,9 +136,10 @@ async fn import(
 #[get("/v1/users/{uid}/connections")]
 async fn list(
     state: web::Data<AppState>,
-    AuthedApp(app): AuthedApp,
+    auth: AuthedApp,
     uid: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let app = auth.require(Permission::Read)?.clone();
     check_uid(&uid)?;
     let all = state.store.connections_of(&app.app_id(), &uid).await?;
     let views: Vec<ConnectionView> = all.iter().map(ConnectionView::from).collect();
@@ -146,10 +149,11 @@ async fn list(
 #[delete("/v1/users/{uid}/connections/{provider}")]
 async fn disconnect(
     state: web::Data<AppState>,
-    AuthedApp(app): AuthedApp,
+    auth: AuthedApp,
     path: Path<(String, String)>,
     query: Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
+    let app = auth.require(Permission::Connections)?.clone();
     let (uid, provider_name) = path.into_inner();
     check_uid(&uid)?;
     let provider = state

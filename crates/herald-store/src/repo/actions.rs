@@ -72,37 +72,43 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         };
-        let rows: Vec<deliveries::ActiveModel> = new
+        let deliveries: Vec<deliveries::Model> = new
             .deliveries
             .iter()
-            .map(|d| deliveries::ActiveModel {
-                id: Set(DeliveryId::new().to_string()),
-                action_id: Set(action.id.clone()),
-                app_id: Set(new.app_id.to_string()),
-                connection_id: Set(d.connection_id.clone()),
-                provider: Set(d.provider.clone()),
-                account: Set(d.account.clone()),
-                state: Set(DeliveryState::Queued.as_str().to_owned()),
-                attempts: Set(0),
-                next_attempt_at: Set(now),
-                lease_owner: Set(None),
-                lease_until: Set(None),
-                post_id: Set(None),
-                post_url: Set(None),
-                error_class: Set(None),
-                error_code: Set(None),
-                error_message: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
+            .map(|d| deliveries::Model {
+                id: DeliveryId::new().to_string(),
+                action_id: action.id.clone(),
+                app_id: new.app_id.to_string(),
+                connection_id: d.connection_id.clone(),
+                provider: d.provider.clone(),
+                account: d.account.clone(),
+                state: DeliveryState::Queued.as_str().to_owned(),
+                attempts: 0,
+                next_attempt_at: now,
+                lease_owner: None,
+                lease_until: None,
+                post_id: None,
+                post_url: None,
+                error_class: None,
+                error_code: None,
+                error_message: None,
+                created_at: now,
+                updated_at: now,
             })
             .collect();
-        if !rows.is_empty() {
-            deliveries::Entity::insert_many(rows)
-                .exec_without_returning(&txn)
-                .await?;
+        if !deliveries.is_empty() {
+            deliveries::Entity::insert_many(
+                deliveries
+                    .iter()
+                    .cloned()
+                    .map(deliveries::ActiveModel::from),
+            )
+            .exec_without_returning(&txn)
+            .await?;
         }
         txn.commit().await?;
-        let deliveries = self.deliveries_of(&action.action_id()).await?;
+        // Built from what was written, not read back: after the commit nothing
+        // may fail, or a caller could report an error for a stored action.
         Ok(CreateOutcome::Created(ActionRecord { action, deliveries }))
     }
 

@@ -236,6 +236,25 @@ impl Store {
         Ok(r.rows_affected == 1)
     }
 
+    /// Extends the lease this owner holds. `false` when it was lost.
+    pub async fn renew_lease(
+        &self,
+        id: &DeliveryId,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let r = deliveries::Entity::update_many()
+            .col_expr(deliveries::Column::LeaseUntil, Expr::value(now + lease_ms))
+            .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
+            .filter(deliveries::Column::Id.eq(id.as_str()))
+            .filter(deliveries::Column::LeaseOwner.eq(owner))
+            .filter(deliveries::Column::State.eq(DeliveryState::Sending.as_str()))
+            .exec(self.db())
+            .await?;
+        Ok(r.rows_affected == 1)
+    }
+
     /// Records an attempt and moves the delivery on, releasing the lease. The
     /// update only applies while `owner` still holds the lease; `false` when
     /// it was lost (the attempt is still recorded for the audit trail).
