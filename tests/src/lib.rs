@@ -248,6 +248,15 @@ impl Herald {
 impl Drop for Herald {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            // The temp dir goes with us: show the server's side of the failure.
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(80).collect();
+            eprintln!("---- last lines of the herald log ----");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 

@@ -247,11 +247,19 @@ impl Dispatcher {
                 }
             };
             for d in rows {
-                let permit = permits.split(1).expect("one permit per claimed row");
+                // One permit per row; should a claim ever return more rows than
+                // it was asked for, the extra ones wait for a free slot.
+                let permit = permits.split(1);
                 let this = self.clone();
                 tokio::spawn(async move {
+                    let _permit = match permit {
+                        Some(p) => p,
+                        None => match this.inner.slots.clone().acquire_owned().await {
+                            Ok(p) => p,
+                            Err(_) => return,
+                        },
+                    };
                     this.run(d, claim).await;
-                    drop(permit);
                 });
             }
         }

@@ -251,6 +251,11 @@ async fn concurrent_claimers_never_share_a_delivery(store: Store) {
                     if batch.is_empty() {
                         break;
                     }
+                    assert!(
+                        batch.len() <= 7,
+                        "a claim returned {} rows for a limit of 7",
+                        batch.len()
+                    );
                     mine.extend(batch.into_iter().map(|d| d.id));
                 }
                 mine

@@ -9,8 +9,8 @@ use crate::{Store, StoreError, now_ms};
 use herald_core::{AttemptId, DeliveryId};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, ExprTrait, Order, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, Order, QueryFilter,
+    Set, TransactionTrait,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -175,13 +175,44 @@ impl Store {
                 deliveries::Column::Attempts,
                 Expr::col(deliveries::Column::Attempts).add(1),
             )
-            .filter(deliveries::Column::Id.in_subquery(due))
-            // Re-checked in the outer statement: on PostgreSQL the sub-select's
-            // row may have changed between its lock and this update.
             .filter(deliveries::Column::State.eq(DeliveryState::Queued.as_str()));
-        Ok(Self::lease_columns(q, owner, lease_ms, now)
-            .exec_with_returning(self.db())
-            .await?)
+        self.claim_selected(due, Self::lease_columns(q, owner, lease_ms, now))
+            .await
+    }
+
+    /// Applies `update` to the rows `candidates` selects (their ids, at most its
+    /// LIMIT) and returns them. On PostgreSQL the select (`FOR UPDATE SKIP
+    /// LOCKED`) and the update run in one transaction: `UPDATE … WHERE id IN
+    /// (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may be re-evaluated by the
+    /// planner and claim more than n rows. SQLite's single writer makes the
+    /// one-statement form exact.
+    async fn claim_selected(
+        &self,
+        candidates: sea_orm::sea_query::SelectStatement,
+        update: sea_orm::UpdateMany<deliveries::Entity>,
+    ) -> Result<Vec<deliveries::Model>, StoreError> {
+        if self.backend() != sea_orm::DbBackend::Postgres {
+            return Ok(update
+                .filter(deliveries::Column::Id.in_subquery(candidates))
+                .exec_with_returning(self.db())
+                .await?);
+        }
+        let txn = self.db().begin().await?;
+        let rows = txn.query_all(&candidates).await?;
+        let ids = rows
+            .iter()
+            .map(|r| r.try_get::<String>("", "id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        if ids.is_empty() {
+            txn.commit().await?;
+            return Ok(Vec::new());
+        }
+        let claimed = update
+            .filter(deliveries::Column::Id.is_in(ids))
+            .exec_with_returning(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(claimed)
     }
 
     /// Claims deliveries whose lease ran out while `sending` (their worker
@@ -204,12 +235,10 @@ impl Store {
             .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
             .to_owned();
         let q = deliveries::Entity::update_many()
-            .filter(deliveries::Column::Id.in_subquery(expired))
             .filter(deliveries::Column::State.eq(DeliveryState::Sending.as_str()))
             .filter(deliveries::Column::LeaseUntil.lt(now));
-        Ok(Self::lease_columns(q, owner, lease_ms, now)
-            .exec_with_returning(self.db())
-            .await?)
+        self.claim_selected(expired, Self::lease_columns(q, owner, lease_ms, now))
+            .await
     }
 
     /// Counts a new attempt on a delivery this owner holds (a re-send after an
