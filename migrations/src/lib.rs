@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_init;
 mod m20261125_000002_short_links;
+mod m20261125_000003_admin;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_init::Migration),
             Box::new(m20261125_000002_short_links::Migration),
+            Box::new(m20261125_000003_admin::Migration),
         ]
     }
 }
