@@ -107,11 +107,22 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table(AdminAudit::Table).to_owned()).await?;
-        m.drop_table(Table::drop().table(Templates::Table).to_owned()).await?;
-        for col in [Apps::Domains, Apps::PreviousSecretEnc, Apps::PreviousSecretUntil] {
-            m.alter_table(Table::alter().table(Apps::Table).drop_column(col).to_owned())
-                .await?;
+        m.drop_table(Table::drop().table(AdminAudit::Table).to_owned())
+            .await?;
+        m.drop_table(Table::drop().table(Templates::Table).to_owned())
+            .await?;
+        for col in [
+            Apps::Domains,
+            Apps::PreviousSecretEnc,
+            Apps::PreviousSecretUntil,
+        ] {
+            m.alter_table(
+                Table::alter()
+                    .table(Apps::Table)
+                    .drop_column(col)
+                    .to_owned(),
+            )
+            .await?;
         }
         Ok(())
     }

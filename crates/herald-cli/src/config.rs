@@ -18,6 +18,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub master_key: Option<String>,
+    /// Signs admin tokens; default: generated into `<data_dir>/admin.key`.
+    pub admin_key: Option<String>,
     #[serde(deserialize_with = "herald_server::config::net_list")]
     pub allowed_private_nets: Vec<IpNet>,
     pub log: String,

@@ -37,6 +37,11 @@ enum Command {
         #[command(subcommand)]
         command: AppsCommand,
     },
+    /// Admin API helpers.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Manage app keys (Gigya userKeys).
     Keys {
         #[command(subcommand)]
@@ -52,6 +57,25 @@ enum Command {
         /// Lifetime in seconds (at most 300).
         #[arg(long, default_value_t = 300)]
         ttl: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Print an admin API token (alone on the last line).
+    Token {
+        /// Who the token is for (recorded in the audit log).
+        #[arg(long)]
+        sub: String,
+        /// admin (everything) or app-admin (only --apps).
+        #[arg(long, default_value = "admin")]
+        role: String,
+        /// App ids an app-admin manages, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        apps: Vec<String>,
+        /// Lifetime: 1h, 30m, 90s, or seconds.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
     },
 }
 
@@ -138,6 +162,15 @@ fn main() -> Result<()> {
                         json,
                     },
             } => runtime::add_rsa_key(&cfg, &app, &public_key, json).await,
+            Command::Admin {
+                command:
+                    AdminCommand::Token {
+                        sub,
+                        role,
+                        apps,
+                        ttl,
+                    },
+            } => runtime::admin_token(&cfg, &sub, &role, &apps, &ttl),
             Command::AppToken { .. } => unreachable!("handled above"),
         }
     })

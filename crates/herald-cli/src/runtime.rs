@@ -68,6 +68,76 @@ fn write_private(path: &std::path::Path, content: &str) -> Result<()> {
     std::fs::write(path, content).with_context(|| format!("creating {}", path.display()))
 }
 
+/// The admin-token signing key from configuration, or from
+/// `<data_dir>/admin.key`, generated there on first run.
+pub fn admin_key(cfg: &Config) -> Result<String> {
+    if let Some(k) = &cfg.admin_key {
+        return Ok(k.clone());
+    }
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
+    let path = cfg.data_dir.join("admin.key");
+    if path.exists() {
+        return std::fs::read_to_string(&path)
+            .map(|s| s.trim().to_owned())
+            .with_context(|| format!("reading {}", path.display()));
+    }
+    let key = generate_master_key();
+    write_private(&path, &key)?;
+    info!(path = %path.display(), "generated a new admin key (signs admin tokens; give every API node the same HERALD_ADMIN_KEY)");
+    Ok(key)
+}
+
+/// Parses `1h`, `30m`, `90s` or plain seconds.
+pub fn parse_ttl(s: &str) -> Result<i64> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: i64 = num
+        .parse()
+        .with_context(|| format!("--ttl {s:?}: expected e.g. 1h, 30m, 90s"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => bail!("--ttl {s:?}: the unit must be s, m, h or d"),
+    };
+    if !(1..=30 * 86_400).contains(&secs) {
+        bail!("--ttl must be between 1 second and 30 days");
+    }
+    Ok(secs)
+}
+
+/// `herald admin token`: prints an admin JWT on the last line.
+pub fn admin_token(cfg: &Config, sub: &str, role: &str, apps: &[String], ttl: &str) -> Result<()> {
+    use herald_server::admin::auth::{AdminClaims, Role, mint};
+    let role = match role {
+        "admin" => Role::Admin,
+        "app-admin" => Role::AppAdmin,
+        other => bail!("--role must be admin or app-admin, not {other:?}"),
+    };
+    if role == Role::AppAdmin && apps.is_empty() {
+        bail!("an app-admin token needs --apps ID[,ID…]");
+    }
+    if sub.trim().is_empty() || sub.len() > 200 {
+        bail!("--sub must be 1 to 200 characters");
+    }
+    let iat = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = AdminClaims {
+        sub: sub.to_owned(),
+        role,
+        apps: apps.to_vec(),
+        iat,
+        exp: iat + parse_ttl(ttl)?,
+    };
+    let token = mint(&admin_key(cfg)?, &claims).map_err(anyhow::Error::msg)?;
+    println!("{token}");
+    Ok(())
+}
+
 /// Opens (and migrates) the database.
 pub async fn open_store(cfg: &Config) -> Result<Store> {
     std::fs::create_dir_all(&cfg.data_dir)
@@ -116,6 +186,7 @@ pub async fn serve(cfg: Config, with_api: bool) -> Result<()> {
             config: herald_server::config::ServerConfig {
                 public_url: cfg.public_url(),
                 gigya: cfg.gigya.clone(),
+                admin_key: herald_core::Secret::new(admin_key(&cfg)?),
             },
         };
         herald_server::serve(state, &cfg.bind)
@@ -216,7 +287,13 @@ pub async fn create_app(
         herald_core::action::check_http_url(u).map_err(|m| anyhow::anyhow!("--site-url {m}"))?;
     }
     let store = open_store(cfg).await?;
-    let created = store.create_app(NewApp { name, site_url }).await?;
+    let created = store
+        .create_app(NewApp {
+            name,
+            site_url,
+            ..Default::default()
+        })
+        .await?;
     let out = serde_json::json!({
         "id": created.app.id,
         "api_key": created.app.api_key,
@@ -233,6 +310,20 @@ pub async fn create_app(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ttls() {
+        assert_eq!(super::parse_ttl("1h").unwrap(), 3600);
+        assert_eq!(super::parse_ttl("30m").unwrap(), 1800);
+        assert_eq!(super::parse_ttl("90s").unwrap(), 90);
+        assert_eq!(super::parse_ttl("3600").unwrap(), 3600);
+        assert!(super::parse_ttl("0").is_err());
+        assert!(super::parse_ttl("1y").is_err());
+        assert!(super::parse_ttl("h").is_err());
+    }
 }
 
 #[derive(serde::Serialize)]

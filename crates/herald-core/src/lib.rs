@@ -19,7 +19,7 @@ pub use ids::{ActionId, AppId, AttemptId, ConnectionId, DeliveryId};
 pub use outbound::{OutboundError, OutboundPolicy};
 pub use provider::{
     AccountInfo, ActionMeta, Capabilities, Credential, FlowKind, HttpCtx, IdempotencyKey,
-    NativePost, OAuthSpec, Provider, ProviderDefaults, ProviderSettings, Published, RenderedAction,
-    TextCounting,
+    NativePost, OAuthSpec, Provider, ProviderDefaults, ProviderOption, ProviderSettings, Published,
+    RenderedAction, TextCounting,
 };
 pub use secret::Secret;

@@ -235,6 +235,14 @@ pub struct OAuthSpec {
     pub scopes: Vec<&'static str>,
 }
 
+/// An option an app may set for a provider (admin API), with its allowed
+/// values (empty = free text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ProviderOption {
+    pub name: &'static str,
+    pub values: &'static [&'static str],
+}
+
 /// A credential as a site hands it in, checked by the provider before storing.
 #[derive(Clone, Debug, Default)]
 pub struct ConnectionInput {
@@ -255,6 +263,11 @@ pub trait Provider: Send + Sync + 'static {
     }
 
     fn defaults(&self) -> ProviderDefaults;
+
+    /// The options an app may set for this provider (admin API validates them).
+    fn options(&self) -> &'static [ProviderOption] {
+        &[]
+    }
 
     fn capabilities(&self) -> Capabilities;
 

@@ -9,6 +9,58 @@ use std::collections::BTreeMap;
 /// Names every template may use without defining them.
 pub const BUILT_INS: [&str; 2] = ["actor", "action"];
 
+/// The action's own fields, which an app's saved template may use as
+/// placeholders (filled from the action at publish time).
+pub const ACTION_FIELDS: [&str; 5] = [
+    "title",
+    "subtitle",
+    "description",
+    "user_message",
+    "link_back",
+];
+
+/// Checks an app's saved template: it may use the built-ins and the action's
+/// fields ([`ACTION_FIELDS`]), nothing else, so it always expands.
+pub fn check_saved(template: &str) -> Result<(), TemplateError> {
+    let fields: BTreeMap<String, TemplateField> = ACTION_FIELDS
+        .iter()
+        .map(|f| {
+            (
+                f.to_string(),
+                TemplateField {
+                    text: String::new(),
+                    href: None,
+                },
+            )
+        })
+        .collect();
+    check(template, &fields)
+}
+
+/// Adds the action's own fields as template fields (where the action does not
+/// define a field of that name), for expanding a saved template.
+pub fn with_action_fields(action: &crate::UserAction) -> BTreeMap<String, TemplateField> {
+    let mut fields = action.template_fields.clone();
+    let values = [
+        ("title", &action.title),
+        ("subtitle", &action.subtitle),
+        ("description", &action.description),
+        ("user_message", &action.user_message),
+        ("link_back", &action.link_back),
+    ];
+    for (name, value) in values {
+        fields
+            .entry(name.to_owned())
+            .or_insert_with(|| TemplateField {
+                text: value.clone().unwrap_or_default(),
+                href: (name == "title")
+                    .then(|| action.link_back.clone())
+                    .flatten(),
+            });
+    }
+    fields
+}
+
 /// Used for `{actor}` when the network did not tell us the user's name.
 pub const UNKNOWN_ACTOR: &str = "Someone";
 
@@ -183,6 +235,23 @@ mod tests {
     fn unknown_actor_falls_back() {
         let e = expand("{actor} {action}", &BTreeMap::new(), None, None).unwrap();
         assert_eq!(e.text, "Someone shared");
+    }
+
+    #[test]
+    fn saved_templates_may_use_the_actions_fields() {
+        assert!(check_saved("{actor} {action} {title}: {description}").is_ok());
+        assert_eq!(
+            check_saved("{actor} {thing}"),
+            Err(TemplateError::UnknownPlaceholder("thing".into()))
+        );
+        let a: crate::UserAction = serde_json::from_value(serde_json::json!({
+            "title": "T", "link_back": "https://e.com/x"
+        }))
+        .unwrap();
+        let f = with_action_fields(&a);
+        let e = expand("{actor} read {title}", &f, Some("Ana"), None).unwrap();
+        assert_eq!(e.text, "Ana read T");
+        assert_eq!(e.links[0].href, "https://e.com/x");
     }
 
     #[test]

@@ -11,5 +11,5 @@ mod settings;
 mod worker;
 
 pub use config::{DispatchConfig, ProviderEntry, ProvidersConfig};
-pub use payload::ActionPayload;
+pub use payload::{ActionPayload, ProviderChoice};
 pub use worker::Dispatcher;

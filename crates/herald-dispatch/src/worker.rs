@@ -466,7 +466,7 @@ impl Dispatcher {
             app_cfg.as_ref(),
         );
         let http = settings::http_ctx(settings, &inner.client, &inner.guarded, &inner.policy);
-        let rendered = RenderedAction {
+        let mut rendered = RenderedAction {
             action: payload.action,
             meta: ActionMeta {
                 action_id: ActionId::from_stored(action.id.clone()),
@@ -477,6 +477,13 @@ impl Dispatcher {
             },
             options: http.settings.options.clone(),
         };
+        // A saved template's choices for this provider win over the app's.
+        if let Some(choice) = payload.per_provider.get(provider.id()) {
+            if let Some(text) = &choice.text {
+                rendered.action.template = Some(text.clone());
+            }
+            rendered.options.extend(choice.options.clone());
+        }
         let account = AccountInfo {
             provider_uid: Some(conn.provider_uid.clone()),
             display_name: conn.display_name.clone(),

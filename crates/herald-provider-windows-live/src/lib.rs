@@ -56,6 +56,23 @@ impl Provider for WindowsLive {
         }
     }
 
+    fn options(&self) -> &'static [herald_core::ProviderOption] {
+        &[
+            herald_core::ProviderOption {
+                name: "mode",
+                values: &["activities", "share"],
+            },
+            herald_core::ProviderOption {
+                name: "activity_type",
+                values: &["CustomActivity", "AddStatusActivity", "AddPhotoActivity"],
+            },
+            herald_core::ProviderOption {
+                name: "verb",
+                values: &[],
+            },
+        ]
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             max_text: None,

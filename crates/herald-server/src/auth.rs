@@ -116,20 +116,31 @@ async fn authenticate(state: web::Data<AppState>, token: String) -> Result<Authe
     if app.disabled {
         return Err(unauthorized("this app is disabled"));
     }
-    let secret = state.store.app_secret(&app)?;
-    let key_bytes = STANDARD
-        .decode(secret.expose())
-        .map_err(|e| ApiError::internal(format!("stored app secret is not base64: {e}")))?;
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_required_spec_claims(&["exp", "iss"]);
     validation.set_issuer(&[&api_key]);
     validation.validate_aud = false;
     validation.leeway = CLOCK_SKEW_SECS as u64;
-    let data =
-        jsonwebtoken::decode::<Claims>(&token, &DecodingKey::from_secret(&key_bytes), &validation)
-            .map_err(|e| {
+    // The current secret, and the previous one during a rotation's grace period.
+    let mut result = Err(unauthorized(
+        "token signature does not match the app secret",
+    ));
+    for secret in state.store.app_secrets(&app)? {
+        let key_bytes = STANDARD
+            .decode(secret.expose())
+            .map_err(|e| ApiError::internal(format!("stored app secret is not base64: {e}")))?;
+        match jsonwebtoken::decode::<Claims>(
+            &token,
+            &DecodingKey::from_secret(&key_bytes),
+            &validation,
+        ) {
+            Ok(data) => {
+                result = Ok(data);
+                break;
+            }
+            Err(e) => {
                 use jsonwebtoken::errors::ErrorKind;
-                match e.kind() {
+                result = Err(match e.kind() {
                     ErrorKind::ExpiredSignature => unauthorized("token expired"),
                     ErrorKind::InvalidSignature => {
                         unauthorized("token signature does not match the app secret")
@@ -138,8 +149,14 @@ async fn authenticate(state: web::Data<AppState>, token: String) -> Result<Authe
                         unauthorized("token needs the claims iss, iat, exp and jti")
                     }
                     _ => unauthorized("invalid token"),
+                });
+                if !matches!(e.kind(), ErrorKind::InvalidSignature) {
+                    break;
                 }
-            })?;
+            }
+        }
+    }
+    let data = result?;
     let c = data.claims;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     if c.exp

@@ -9,6 +9,8 @@ pub struct ServerConfig {
     /// The URL sites and networks reach Herald at.
     pub public_url: url::Url,
     pub gigya: GigyaConfig,
+    /// Signs and verifies admin tokens (base64 of 32 bytes).
+    pub admin_key: herald_core::Secret,
 }
 
 #[derive(Clone, Debug, Deserialize)]

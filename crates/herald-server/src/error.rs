@@ -21,6 +21,22 @@ pub enum ApiError {
     NotFound(String),
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
+    /// A 400 about one field, with its own code.
+    #[error("{field}: {message}")]
+    BadField {
+        code: &'static str,
+        field: String,
+        message: String,
+    },
+    /// A 422 about one field.
+    #[error("{field}: {message}")]
+    UnprocessableField {
+        code: &'static str,
+        field: String,
+        message: String,
+    },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -34,6 +50,18 @@ impl ApiError {
         ApiError::Validation(ValidationErrors(vec![FieldError::new(field, message)]))
     }
 
+    pub fn unprocessable_field(
+        code: &'static str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError::UnprocessableField {
+            code,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
     pub fn internal(e: impl std::fmt::Display) -> Self {
         ApiError::Internal(e.to_string())
     }
@@ -41,7 +69,11 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::Validation(_) => "invalid_request",
-            ApiError::BadRequest { code, .. } | ApiError::Unprocessable { code, .. } => code,
+            ApiError::BadRequest { code, .. }
+            | ApiError::Unprocessable { code, .. }
+            | ApiError::UnprocessableField { code, .. }
+            | ApiError::BadField { code, .. }
+            | ApiError::Conflict { code, .. } => code,
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
@@ -53,11 +85,16 @@ impl ApiError {
 
     fn title(&self) -> &'static str {
         match self {
-            ApiError::Validation(_) | ApiError::BadRequest { .. } => "Invalid request",
+            ApiError::Validation(_) | ApiError::BadRequest { .. } | ApiError::BadField { .. } => {
+                "Invalid request"
+            }
             ApiError::Unauthorized(_) => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::NotFound(_) => "Not found",
-            ApiError::Unprocessable { .. } => "Request cannot be processed",
+            ApiError::Unprocessable { .. } | ApiError::UnprocessableField { .. } => {
+                "Request cannot be processed"
+            }
+            ApiError::Conflict { .. } => "Conflict",
             ApiError::PayloadTooLarge(_) => "Payload too large",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
@@ -86,11 +123,16 @@ struct Problem<'a> {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Validation(_) | ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Validation(_) | ApiError::BadRequest { .. } | ApiError::BadField { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unprocessable { .. } | ApiError::UnprocessableField { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -106,8 +148,14 @@ impl ResponseError for ApiError {
             }
             other => other.to_string(),
         };
+        let one;
         let errors: &[FieldError] = match self {
             ApiError::Validation(v) => &v.0,
+            ApiError::UnprocessableField { field, message, .. }
+            | ApiError::BadField { field, message, .. } => {
+                one = [FieldError::new(field.clone(), message.clone())];
+                &one
+            }
             _ => &[],
         };
         let code = self.code();

@@ -2,6 +2,7 @@
 //! Socialize-compatible surface, short links and the health routes. Each resource lives in its own module under `routes/`; errors map
 //! to problem+json in `error`.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod error;
@@ -66,6 +67,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(routes::actions::configure)
         .configure(routes::connections::configure)
         .configure(routes::short_links::configure)
+        .configure(admin::configure)
         // Last: `/{namespace}.{method}` would otherwise shadow nothing, but keep it explicit.
         .configure(gigya::configure);
 }

@@ -4,9 +4,10 @@
 
 use crate::AppState;
 use herald_core::UserAction;
-use herald_dispatch::ActionPayload;
+use herald_dispatch::{ActionPayload, ProviderChoice};
 use herald_store::entities::apps;
 use herald_store::{ActionRecord, CreateAction, CreateOutcome, NewDelivery, StoreError};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// A validated action and where it should go.
@@ -19,6 +20,8 @@ pub struct PublishInput {
     pub idempotency_key: Option<String>,
     /// Tells a retried request from a different one under the same key.
     pub request_hash: String,
+    /// A template the app saved (admin API), by name.
+    pub template_name: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,10 @@ pub enum PublishError {
     NoMatchingConnection,
     #[error("this idempotency key was used for a different request")]
     KeyReused,
+    #[error("{field}: host {host:?} is not one of the app's domains")]
+    DomainNotAllowed { field: String, host: String },
+    #[error("template_name: the app has no template {0:?}")]
+    UnknownTemplate(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -67,18 +74,96 @@ async fn targets(
         .collect())
 }
 
+/// `host` is `domain` or one of its subdomains.
+fn within(host: &str, domain: &str) -> bool {
+    host == domain || host.ends_with(&format!(".{domain}"))
+}
+
+/// When the app lists domains, every link of the action must be on one of
+/// them (field paths as in the native API: `action.link_back`).
+pub fn check_domains(app: &apps::Model, action: &UserAction) -> Result<(), PublishError> {
+    let domains = app.domains();
+    if domains.is_empty() {
+        return Ok(());
+    }
+    let mut links: Vec<(String, &str)> = Vec::new();
+    if let Some(l) = &action.link_back {
+        links.push(("action.link_back".into(), l));
+    }
+    for (i, m) in action.media_items.iter().enumerate() {
+        links.push((format!("action.media_items[{i}].src"), &m.src));
+        if let Some(h) = &m.href {
+            links.push((format!("action.media_items[{i}].href"), h));
+        }
+    }
+    for (field, link) in links {
+        let host = url::Url::parse(link)
+            .ok()
+            .and_then(|u| {
+                u.host_str()
+                    .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+            })
+            .unwrap_or_default();
+        if !domains.iter().any(|d| within(&host, d)) {
+            return Err(PublishError::DomainNotAllowed { field, host });
+        }
+    }
+    Ok(())
+}
+
+/// Applies a saved template: its text becomes the action's template (with the
+/// action's own fields as placeholders) and its per-provider choices travel
+/// with the action.
+async fn apply_template(
+    state: &AppState,
+    app: &apps::Model,
+    name: &str,
+    action: &mut UserAction,
+) -> Result<BTreeMap<String, ProviderChoice>, PublishError> {
+    let t = state
+        .store
+        .template(&app.app_id(), name)
+        .await?
+        .ok_or_else(|| PublishError::UnknownTemplate(name.to_owned()))?;
+    action.template_fields = herald_core::template::with_action_fields(action);
+    action.template = Some(t.text);
+    let saved: BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(&t.per_provider).unwrap_or_default();
+    Ok(saved
+        .into_iter()
+        .map(|(provider, v)| {
+            let mut choice = ProviderChoice {
+                text: v.get("text").and_then(|x| x.as_str()).map(str::to_owned),
+                ..Default::default()
+            };
+            for opt in ["activity_type", "verb"] {
+                if let Some(x) = v.get(opt).and_then(|x| x.as_str()) {
+                    choice.options.insert(opt.to_owned(), x.to_owned());
+                }
+            }
+            (provider, choice)
+        })
+        .collect())
+}
+
 /// Commits the action and its deliveries, then hands them to the workers.
 pub async fn accept(
     state: &AppState,
     app: &apps::Model,
-    input: PublishInput,
+    mut input: PublishInput,
 ) -> Result<Accepted, PublishError> {
+    check_domains(app, &input.action)?;
+    let per_provider = match &input.template_name {
+        Some(name) => apply_template(state, app, name, &mut input.action).await?,
+        None => BTreeMap::new(),
+    };
     let deliveries = targets(state, app, &input).await?;
     if deliveries.is_empty() {
         return Err(PublishError::NoMatchingConnection);
     }
     let payload = serde_json::to_value(ActionPayload {
         action: input.action,
+        per_provider,
     })
     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let outcome = state
@@ -137,5 +222,19 @@ pub async fn wait_for_first_attempts(
             .store
             .deliveries_of(&record.action.action_id())
             .await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within;
+
+    #[test]
+    fn subdomains_are_within_but_lookalikes_are_not() {
+        assert!(within("example.com", "example.com"));
+        assert!(within("news.example.com", "example.com"));
+        assert!(!within("badexample.com", "example.com"));
+        assert!(!within("example.com.evil.net", "example.com"));
+        assert!(!within("", "example.com"));
     }
 }

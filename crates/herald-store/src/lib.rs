@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crypto::{CryptoError, SecretBox, generate_master_key};
-pub use repo::actions::{ActionRecord, CreateAction, CreateOutcome, NewDelivery};
-pub use repo::apps::{CreatedApp, NewApp};
+pub use repo::actions::{ActionFilter, ActionRecord, CreateAction, CreateOutcome, NewDelivery};
+pub use repo::apps::{AppPatch, CreatedApp, NewApp};
 pub use repo::connections::{ConnectionStatus, ConnectionUpsert};
 pub use repo::deliveries::{AttemptRecord, DeliveryState, DeliveryUpdate};
 

@@ -19,6 +19,9 @@ on_both_databases!(
     expired_leases_are_reclaimed,
     a_lost_lease_does_not_overwrite,
     nonces_are_single_use,
+    apps_are_listed_updated_rotated_and_deleted_with_everything_they_own,
+    admin_resources_round_trip,
+    failed_deliveries_are_redriven_and_actions_searched,
 );
 
 async fn app(store: &Store) -> AppId {
@@ -26,6 +29,7 @@ async fn app(store: &Store) -> AppId {
         .create_app(NewApp {
             name: "site".into(),
             site_url: Some("https://site.example".into()),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -79,7 +83,7 @@ async fn apps_are_created_with_encrypted_secrets(store: Store) {
     let created = store
         .create_app(NewApp {
             name: "n".into(),
-            site_url: None,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -367,4 +371,258 @@ async fn nonces_are_single_use(store: Store) {
             .unwrap()
     );
     assert_eq!(store.purge_nonces().await.unwrap(), 1);
+}
+
+async fn apps_are_listed_updated_rotated_and_deleted_with_everything_they_own(store: Store) {
+    use herald_store::AppPatch;
+    let a = app(&store).await;
+    let b = app(&store).await;
+    let all = store.list_apps(None, None, 10).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let page = store.list_apps(None, None, 1).await.unwrap();
+    let rest = store.list_apps(None, Some(&page[0].id), 10).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_ne!(page[0].id, rest[0].id);
+    let only = store
+        .list_apps(Some(&[b.to_string()]), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(only.len(), 1);
+
+    let updated = store
+        .update_app(
+            &a,
+            AppPatch {
+                domains: Some(vec!["example.com".into()]),
+                disabled: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.domains(), vec!["example.com".to_owned()]);
+    assert!(updated.disabled);
+
+    let before = store.app(&a).await.unwrap().unwrap();
+    let old = store.app_secret(&before).unwrap();
+    let (new, _) = store.rotate_app_secret(&a, 60_000).await.unwrap().unwrap();
+    let after = store.app(&a).await.unwrap().unwrap();
+    assert_eq!(
+        store.app_secrets(&after).unwrap(),
+        vec![new.clone(), old.clone()]
+    );
+    store.rotate_app_secret(&a, 0).await.unwrap();
+    let after = store.app(&a).await.unwrap().unwrap();
+    assert_eq!(
+        store.app_secrets(&after).unwrap().len(),
+        1,
+        "no grace: only the newest secret"
+    );
+
+    store
+        .upsert_connection(conn(&a, "u1", "cid", "tok"))
+        .await
+        .unwrap();
+    store
+        .create_hmac_key(&a, &herald_store::repo::app_keys::Permission::ALL)
+        .await
+        .unwrap();
+    created(action_with(&store, &a, 2, None).await);
+    let (actions, deliveries) = store.delete_app(&a).await.unwrap().unwrap();
+    assert_eq!((actions, deliveries), (1, 2));
+    assert!(
+        store.connections_of(&a, "u1").await.unwrap().is_empty(),
+        "connections go with the app"
+    );
+    assert!(
+        store.list_keys(&a).await.unwrap().is_empty(),
+        "keys go with the app"
+    );
+    assert!(store.delete_app(&a).await.unwrap().is_none());
+}
+
+async fn admin_resources_round_trip(store: Store) {
+    use herald_store::repo::audit::AuditEntry;
+    use herald_store::repo::provider_configs::ProviderConfigInput;
+    let a = app(&store).await;
+    let mut options = std::collections::BTreeMap::new();
+    options.insert("mode".to_owned(), "share".to_owned());
+    let input = ProviderConfigInput {
+        enabled: true,
+        client_id: Some("cid".into()),
+        client_secret: Some(Secret::new("client-secret-xyz")),
+        api_base: None,
+        consent_base: None,
+        options,
+    };
+    let row = store
+        .put_provider_config(&a, "messenger", input.clone())
+        .await
+        .unwrap();
+    assert!(!format!("{row:?}").contains("client-secret-xyz"));
+    let again = store
+        .put_provider_config(
+            &a,
+            "messenger",
+            ProviderConfigInput {
+                enabled: false,
+                ..input
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!again.enabled);
+    assert_eq!(store.list_provider_configs(&a).await.unwrap().len(), 1);
+    let cfg = store
+        .provider_config(&a, "messenger")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        cfg.settings.client_secret.unwrap().expose(),
+        "client-secret-xyz"
+    );
+    assert!(store.delete_provider_config(&a, "messenger").await.unwrap());
+    assert!(!store.delete_provider_config(&a, "messenger").await.unwrap());
+
+    store
+        .put_template(
+            &a,
+            "share",
+            "{actor} shared {title}",
+            &serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+    store
+        .put_template(
+            &a,
+            "share",
+            "{actor} read {title}",
+            &serde_json::json!({"messenger": {"verb": "read"}}),
+        )
+        .await
+        .unwrap();
+    let t = store.template(&a, "share").await.unwrap().unwrap();
+    assert_eq!(t.text, "{actor} read {title}");
+    assert_eq!(store.list_templates(&a).await.unwrap().len(), 1);
+    assert!(store.delete_template(&a, "share").await.unwrap());
+
+    let (key, _) = store
+        .create_hmac_key(&a, &[herald_store::repo::app_keys::Permission::Read])
+        .await
+        .unwrap();
+    assert!(store.revoke_key(&a, &key.user_key).await.unwrap());
+    assert!(
+        !store.revoke_key(&a, &key.user_key).await.unwrap(),
+        "revoking twice"
+    );
+    assert!(
+        store
+            .key_by_user_key(&key.user_key)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_revoked()
+    );
+
+    for action in ["apps.create", "keys.revoke"] {
+        store
+            .record_audit(AuditEntry {
+                actor: "ops",
+                role: "admin",
+                action,
+                app_id: Some(a.as_str()),
+                target: None,
+                detail: None,
+            })
+            .await
+            .unwrap();
+    }
+    let log = store
+        .list_audit(None, Some(a.as_str()), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        vec!["keys.revoke", "apps.create"]
+    );
+    assert!(
+        store
+            .list_audit(Some(&["app_other".into()]), None, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn failed_deliveries_are_redriven_and_actions_searched(store: Store) {
+    let a = app(&store).await;
+    let r = created(action_with(&store, &a, 1, None).await);
+    let id = r.deliveries[0].delivery_id();
+    assert_eq!(
+        store.redrive(a.as_str(), &id).await.unwrap(),
+        Some(false),
+        "queued is not redrivable"
+    );
+    store
+        .claim_delivery(&id, "w1", 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .finish_attempt(
+            &id,
+            "w1",
+            attempt(1, "failed"),
+            DeliveryUpdate::Failed {
+                error: ErrorInfo {
+                    class: "rejected".into(),
+                    code: "x".into(),
+                    message: "m".into(),
+                },
+            },
+        )
+        .await
+        .unwrap();
+    let found = store
+        .list_actions(
+            &a,
+            &herald_store::ActionFilter {
+                state: Some("failed".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let none = store
+        .list_actions(
+            &a,
+            &herald_store::ActionFilter {
+                provider: Some("messenger".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    assert_eq!(
+        store.redrive("app_other", &id).await.unwrap(),
+        None,
+        "another app's delivery is not found"
+    );
+    assert_eq!(store.redrive(a.as_str(), &id).await.unwrap(), Some(true));
+    let d = store.delivery(&id).await.unwrap().unwrap();
+    assert_eq!((d.state(), d.attempts), (DeliveryState::Queued, 0));
+    assert_eq!(
+        store.claim_due("w2", 30_000, 10).await.unwrap().len(),
+        1,
+        "due again at once"
+    );
 }

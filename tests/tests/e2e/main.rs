@@ -2,6 +2,7 @@
 //! for Windows Live (which no longer exists) and for webhook receivers.
 //! One test binary (faster to build); a module per capability.
 
+mod admin;
 mod api;
 mod crash;
 mod gigya;

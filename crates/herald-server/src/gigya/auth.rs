@@ -139,16 +139,21 @@ pub async fn authenticate(
                 "the secret may only be sent over HTTPS; sign the request (timestamp, nonce, sig) instead",
             ));
         }
-        let expected = match &key {
-            Some(k) => state.store.key_secret(k)?.ok_or_else(|| {
+        let accepted = match &key {
+            Some(k) => vec![state.store.key_secret(k)?.ok_or_else(|| {
                 GigyaError::new(
                     Code::InvalidSecret,
                     "this userKey has no secret (it is an RSA key)",
                 )
-            })?,
-            None => state.store.app_secret(&app)?,
+            })?],
+            // The partner secret, and the previous one during its rotation grace.
+            None => state.store.app_secrets(&app)?,
         };
-        if !constant_time_eq(secret.trim().as_bytes(), expected.expose().as_bytes()) {
+        let given = secret.trim().as_bytes();
+        if !accepted
+            .iter()
+            .any(|s| constant_time_eq(given, s.expose().as_bytes()))
+        {
             return Err(GigyaError::new(Code::InvalidSecret, "Invalid Secret"));
         }
     } else {
@@ -186,38 +191,48 @@ async fn signed(
             ),
         ));
     }
-    let secret = match key {
-        Some(k) => state.store.key_secret(k)?.ok_or_else(|| {
+    let secrets = match key {
+        Some(k) => vec![state.store.key_secret(k)?.ok_or_else(|| {
             GigyaError::new(
                 Code::InvalidSignature,
                 "this userKey is an RSA key; sign with a Bearer JWT",
             )
-        })?,
-        None => state.store.app_secret(app)?,
+        })?],
+        None => state.store.app_secrets(app)?,
     };
     let candidates = signature::candidate_urls(
         &state.config.public_url,
         method,
         &state.config.gigya.data_centers,
     );
-    match signature::verify(
-        secret.expose(),
-        req.method().as_str(),
-        &candidates,
-        &params.signed_pairs(),
-        sig,
-    ) {
-        Ok(v) => tracing::debug!(url = %v.normalized_url, "signature verified"),
-        Err(signature::SignatureError::Mismatch { tried }) => {
-            for base in &tried {
-                tracing::debug!(base_string = %base, "signature mismatch");
+    let pairs = params.signed_pairs();
+    let mut verified = false;
+    for secret in &secrets {
+        match signature::verify(
+            secret.expose(),
+            req.method().as_str(),
+            &candidates,
+            &pairs,
+            sig,
+        ) {
+            Ok(v) => {
+                tracing::debug!(url = %v.normalized_url, "signature verified");
+                verified = true;
+                break;
             }
-            return Err(GigyaError::new(
-                Code::InvalidSignature,
-                "Invalid request signature",
-            ));
+            Err(signature::SignatureError::Mismatch { tried }) => {
+                for base in &tried {
+                    tracing::debug!(base_string = %base, "signature mismatch");
+                }
+            }
+            Err(e) => return Err(GigyaError::internal(e)),
         }
-        Err(e) => return Err(GigyaError::internal(e)),
+    }
+    if !verified {
+        return Err(GigyaError::new(
+            Code::InvalidSignature,
+            "Invalid request signature",
+        ));
     }
     // Recorded only after the signature holds, so nobody can burn a nonce.
     let scope = format!(

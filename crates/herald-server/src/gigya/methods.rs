@@ -211,6 +211,7 @@ async fn publish_action(
         enabled,
         disabled,
         idempotency_key: None,
+        template_name: None,
     };
     let accepted = publish::accept(state, &caller.app, input)
         .await
@@ -221,6 +222,16 @@ async fn publish_action(
             )),
             PublishError::KeyReused => {
                 fail(GigyaError::invalid("request", "idempotency key reused"))
+            }
+            PublishError::DomainNotAllowed { field, host } => {
+                let field = format!("userAction.{}", gigya_field(field.trim_start_matches("action.")));
+                fail(GigyaError::new(
+                    Code::InvalidSiteDomain,
+                    format!("Invalid site domain: {field}: host {host:?} is not one of the site's domains"),
+                ))
+            }
+            PublishError::UnknownTemplate(name) => {
+                fail(GigyaError::invalid("template", format!("unknown template {name:?}")))
             }
             PublishError::Store(e) => fail(e.into()),
         })?;

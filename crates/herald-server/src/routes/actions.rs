@@ -33,6 +33,9 @@ struct PublishRequest {
     enabled_providers: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     disabled_providers: Option<Vec<String>>,
+    /// A template saved by the app (admin API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    template_name: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -147,6 +150,7 @@ async fn create(
         enabled,
         disabled,
         idempotency_key: key,
+        template_name: req.template_name.clone(),
     };
     let accepted = publish::accept(&state, &app, input)
         .await
@@ -162,6 +166,16 @@ async fn create(
                 code: "idempotency_key_reused",
                 message: "this Idempotency-Key was used for a different request".into(),
             },
+            PublishError::DomainNotAllowed { field, host } => ApiError::BadField {
+                code: "domain_not_allowed",
+                field,
+                message: format!("host {host:?} is not one of the app's domains"),
+            },
+            PublishError::UnknownTemplate(name) => ApiError::unprocessable_field(
+                "unknown_template",
+                "template_name",
+                format!("the app has no template {name:?}"),
+            ),
             PublishError::Store(e) => e.into(),
         })?;
     let (record, replayed) = (accepted.record, accepted.replayed);

@@ -15,6 +15,11 @@ pub struct Model {
     /// JSON array of provider ids; `None` = every provider.
     pub enabled_providers: Option<String>,
     pub disabled: bool,
+    /// JSON array of host names links and redirects must belong to (empty = any).
+    pub domains: String,
+    /// The secret before the last rotation, valid until `previous_secret_until`.
+    pub previous_secret_enc: Option<String>,
+    pub previous_secret_until: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }

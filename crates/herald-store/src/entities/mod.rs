@@ -1,6 +1,7 @@
 //! sea-orm entities, one module per table (see migrations/ for the schema).
 
 pub mod actions;
+pub mod admin_audit;
 pub mod app_keys;
 pub mod apps;
 pub mod connections;
@@ -10,3 +11,4 @@ pub mod link_clicks;
 pub mod nonces;
 pub mod provider_configs;
 pub mod short_links;
+pub mod templates;

@@ -18,6 +18,16 @@ pub struct NewDelivery {
     pub account: String,
 }
 
+/// Filters of the admin action search.
+#[derive(Clone, Debug, Default)]
+pub struct ActionFilter {
+    pub uid: Option<String>,
+    pub provider: Option<String>,
+    pub state: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+}
+
 pub struct CreateAction {
     pub app_id: AppId,
     pub uid: String,
@@ -143,6 +153,54 @@ impl Store {
         Ok(Some(ActionRecord { action, deliveries }))
     }
 
+    /// An app's actions, newest first, before `cursor` (an action id), with
+    /// their deliveries; filters match actions having such a delivery.
+    pub async fn list_actions(
+        &self,
+        app: &AppId,
+        f: &ActionFilter,
+        cursor: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<ActionRecord>, StoreError> {
+        use sea_orm::sea_query::{Expr, Query};
+        use sea_orm::{ExprTrait, QuerySelect};
+        let mut q = actions::Entity::find()
+            .filter(actions::Column::AppId.eq(app.as_str()))
+            .order_by_desc(actions::Column::Id)
+            .limit(limit);
+        if let Some(uid) = &f.uid {
+            q = q.filter(actions::Column::Uid.eq(uid.as_str()));
+        }
+        if let Some(since) = f.since_ms {
+            q = q.filter(actions::Column::CreatedAt.gte(since));
+        }
+        if let Some(until) = f.until_ms {
+            q = q.filter(actions::Column::CreatedAt.lt(until));
+        }
+        if let Some(c) = cursor {
+            q = q.filter(actions::Column::Id.lt(c));
+        }
+        if f.provider.is_some() || f.state.is_some() {
+            let mut sub = Query::select();
+            sub.column(deliveries::Column::ActionId)
+                .from(deliveries::Entity);
+            if let Some(p) = &f.provider {
+                sub.and_where(Expr::col(deliveries::Column::Provider).eq(p.as_str()));
+            }
+            if let Some(s) = &f.state {
+                sub.and_where(Expr::col(deliveries::Column::State).eq(s.as_str()));
+            }
+            q = q.filter(actions::Column::Id.in_subquery(sub.to_owned()));
+        }
+        let found = q.all(self.db()).await?;
+        let mut out = Vec::with_capacity(found.len());
+        for action in found {
+            let deliveries = self.deliveries_of(&action.action_id()).await?;
+            out.push(ActionRecord { action, deliveries });
+        }
+        Ok(out)
+    }
+
     /// Any app's action (for workers).
     pub async fn action_by_id(&self, id: &str) -> Result<Option<actions::Model>, StoreError> {
         Ok(actions::Entity::find_by_id(id).one(self.db()).await?)
@@ -168,8 +226,9 @@ impl Store {
         Ok(delivery_attempts::Entity::find()
             .filter(delivery_attempts::Column::DeliveryId.is_in(ids))
             .order_by_asc(delivery_attempts::Column::DeliveryId)
-            .order_by_asc(delivery_attempts::Column::Attempt)
+            // Time order: a redriven delivery numbers its attempts from 1 again.
             .order_by_asc(delivery_attempts::Column::StartedAt)
+            .order_by_asc(delivery_attempts::Column::Attempt)
             .all(self.db())
             .await?)
     }

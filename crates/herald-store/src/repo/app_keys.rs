@@ -6,7 +6,7 @@ use crate::{Store, StoreError, now_ms};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use herald_core::{AppId, Secret};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 /// What a key may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +148,29 @@ impl Store {
 
     pub fn key_secret(&self, key: &app_keys::Model) -> Result<Option<Secret>, StoreError> {
         Ok(self.secrets().decrypt_opt(key.secret_enc.as_deref())?)
+    }
+
+    pub async fn list_keys(&self, app: &AppId) -> Result<Vec<app_keys::Model>, StoreError> {
+        Ok(app_keys::Entity::find()
+            .filter(app_keys::Column::AppId.eq(app.as_str()))
+            .order_by_asc(app_keys::Column::CreatedAt)
+            .all(self.db())
+            .await?)
+    }
+
+    /// Revokes the app's key; `false` when it has no such (live) key.
+    pub async fn revoke_key(&self, app: &AppId, user_key: &str) -> Result<bool, StoreError> {
+        let r = app_keys::Entity::update_many()
+            .col_expr(
+                app_keys::Column::RevokedAt,
+                sea_orm::sea_query::Expr::value(now_ms()),
+            )
+            .filter(app_keys::Column::AppId.eq(app.as_str()))
+            .filter(app_keys::Column::UserKey.eq(user_key))
+            .filter(app_keys::Column::RevokedAt.is_null())
+            .exec(self.db())
+            .await?;
+        Ok(r.rows_affected == 1)
     }
 
     /// Finds an app by its id or its api key.

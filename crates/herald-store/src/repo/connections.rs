@@ -157,6 +157,49 @@ impl Store {
         Ok(q.exec(self.db()).await?.rows_affected)
     }
 
+    /// An app's connections, optionally of one provider and status, in id
+    /// order after `cursor`.
+    pub async fn list_app_connections(
+        &self,
+        app: &AppId,
+        provider: Option<&str>,
+        status: Option<ConnectionStatus>,
+        cursor: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<connections::Model>, StoreError> {
+        use sea_orm::QuerySelect;
+        let mut q = connections::Entity::find()
+            .filter(connections::Column::AppId.eq(app.as_str()))
+            .order_by_asc(connections::Column::Id)
+            .limit(limit);
+        if let Some(p) = provider {
+            q = q.filter(connections::Column::Provider.eq(p));
+        }
+        if let Some(s) = status {
+            q = q.filter(connections::Column::Status.eq(s.as_str()));
+        }
+        if let Some(c) = cursor {
+            q = q.filter(connections::Column::Id.gt(c));
+        }
+        Ok(q.all(self.db()).await?)
+    }
+
+    /// Deletes one of the user's connections by id; `false` if not found.
+    pub async fn delete_connection(
+        &self,
+        app: &AppId,
+        uid: &str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        let r = connections::Entity::delete_many()
+            .filter(connections::Column::AppId.eq(app.as_str()))
+            .filter(connections::Column::Uid.eq(uid))
+            .filter(connections::Column::Id.eq(id))
+            .exec(self.db())
+            .await?;
+        Ok(r.rows_affected > 0)
+    }
+
     /// Deletes every connection (and so every stored token) of a user.
     pub async fn delete_user_connections(&self, app: &AppId, uid: &str) -> Result<u64, StoreError> {
         Ok(connections::Entity::delete_many()

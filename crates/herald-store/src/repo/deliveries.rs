@@ -378,6 +378,38 @@ impl Store {
         Ok(())
     }
 
+    /// Puts a `failed` or `unknown` delivery of `app` back in the queue, due
+    /// now, with a fresh attempt budget. `Ok(None)` when the app has no such
+    /// delivery; `Err`-free `Some(false)` when it is not in a redrivable state.
+    pub async fn redrive(&self, app: &str, id: &DeliveryId) -> Result<Option<bool>, StoreError> {
+        let now = now_ms();
+        let r = deliveries::Entity::update_many()
+            .col_expr(
+                deliveries::Column::State,
+                Expr::value(DeliveryState::Queued.as_str()),
+            )
+            .col_expr(deliveries::Column::NextAttemptAt, Expr::value(now))
+            .col_expr(deliveries::Column::Attempts, Expr::value(0))
+            .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
+            .filter(deliveries::Column::Id.eq(id.as_str()))
+            .filter(deliveries::Column::AppId.eq(app))
+            .filter(deliveries::Column::State.is_in([
+                DeliveryState::Failed.as_str(),
+                DeliveryState::Unknown.as_str(),
+            ]))
+            .exec(self.db())
+            .await?;
+        if r.rows_affected == 1 {
+            return Ok(Some(true));
+        }
+        let exists = deliveries::Entity::find_by_id(id.as_str())
+            .filter(deliveries::Column::AppId.eq(app))
+            .one(self.db())
+            .await?
+            .is_some();
+        Ok(exists.then_some(false))
+    }
+
     pub async fn delivery(&self, id: &DeliveryId) -> Result<Option<deliveries::Model>, StoreError> {
         Ok(deliveries::Entity::find_by_id(id.as_str())
             .one(self.db())

@@ -3,8 +3,10 @@
 pub mod actions;
 pub mod app_keys;
 pub mod apps;
+pub mod audit;
 pub mod connections;
 pub mod deliveries;
 pub mod nonces;
 pub mod provider_configs;
 pub mod short_links;
+pub mod templates;

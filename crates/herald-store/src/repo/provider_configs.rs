@@ -2,9 +2,11 @@
 //! layered over the deployment's configuration by the dispatcher.
 
 use crate::entities::provider_configs;
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, now_ms};
 use herald_core::{AppId, ProviderSettings};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{QueryOrder, Set};
 use std::collections::BTreeMap;
 
 /// An app's stored settings for one provider, decrypted.
@@ -14,7 +16,96 @@ pub struct AppProviderConfig {
     pub settings: ProviderSettings,
 }
 
+/// A provider config as an operator sets it (PUT replaces the whole row).
+#[derive(Clone, Debug)]
+pub struct ProviderConfigInput {
+    pub enabled: bool,
+    pub client_id: Option<String>,
+    pub client_secret: Option<herald_core::Secret>,
+    pub api_base: Option<String>,
+    pub consent_base: Option<String>,
+    pub options: BTreeMap<String, String>,
+}
+
 impl Store {
+    pub async fn put_provider_config(
+        &self,
+        app: &AppId,
+        provider: &str,
+        input: ProviderConfigInput,
+    ) -> Result<provider_configs::Model, StoreError> {
+        use provider_configs::Column as C;
+        let now = now_ms();
+        let row = provider_configs::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().simple().to_string()),
+            app_id: Set(app.to_string()),
+            provider: Set(provider.to_owned()),
+            enabled: Set(input.enabled),
+            client_id: Set(input.client_id),
+            client_secret_enc: Set(self.secrets().encrypt_opt(input.client_secret.as_ref())),
+            api_base: Set(input.api_base),
+            consent_base: Set(input.consent_base),
+            options: Set(serde_json::to_string(&input.options).unwrap_or_else(|_| "{}".into())),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        provider_configs::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([C::AppId, C::Provider])
+                    .update_columns([
+                        C::Enabled,
+                        C::ClientId,
+                        C::ClientSecretEnc,
+                        C::ApiBase,
+                        C::ConsentBase,
+                        C::Options,
+                        C::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(self.db())
+            .await?;
+        self.provider_config_row(app, provider)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("provider config vanished".into()))
+    }
+
+    pub async fn provider_config_row(
+        &self,
+        app: &AppId,
+        provider: &str,
+    ) -> Result<Option<provider_configs::Model>, StoreError> {
+        Ok(provider_configs::Entity::find()
+            .filter(provider_configs::Column::AppId.eq(app.as_str()))
+            .filter(provider_configs::Column::Provider.eq(provider))
+            .one(self.db())
+            .await?)
+    }
+
+    pub async fn list_provider_configs(
+        &self,
+        app: &AppId,
+    ) -> Result<Vec<provider_configs::Model>, StoreError> {
+        Ok(provider_configs::Entity::find()
+            .filter(provider_configs::Column::AppId.eq(app.as_str()))
+            .order_by_asc(provider_configs::Column::Provider)
+            .all(self.db())
+            .await?)
+    }
+
+    pub async fn delete_provider_config(
+        &self,
+        app: &AppId,
+        provider: &str,
+    ) -> Result<bool, StoreError> {
+        let r = provider_configs::Entity::delete_many()
+            .filter(provider_configs::Column::AppId.eq(app.as_str()))
+            .filter(provider_configs::Column::Provider.eq(provider))
+            .exec(self.db())
+            .await?;
+        Ok(r.rows_affected > 0)
+    }
+
     pub async fn provider_config(
         &self,
         app: &AppId,

@@ -1,0 +1,156 @@
+//! `/admin/v1/apps/{id}/actions` and `…/deliveries/{id}/redrive`: search an
+//! app's actions, read one with every attempt, and put a `failed` or
+//! `unknown` delivery back in the queue.
+
+use super::auth::Admin;
+use super::{Page, audit, visible_app};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::views::{DeliveryView, iso};
+use actix_web::web::{Path, Query};
+use actix_web::{HttpResponse, get, post, web};
+use herald_core::{ActionId, DeliveryId};
+use herald_store::{ActionFilter, ActionRecord};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+fn view(
+    r: &ActionRecord,
+    history: Option<&[herald_store::entities::delivery_attempts::Model]>,
+) -> Value {
+    json!({
+        "id": r.action.id,
+        "uid": r.action.uid,
+        "created_at": iso(r.action.created_at),
+        "deliveries": r.deliveries.iter().map(|d| DeliveryView::new(d, history)).collect::<Vec<_>>(),
+    })
+}
+
+#[derive(Deserialize)]
+struct Search {
+    uid: Option<String>,
+    provider: Option<String>,
+    state: Option<String>,
+    /// RFC 3339.
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<u64>,
+    cursor: Option<String>,
+}
+
+fn time_ms(field: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
+    v.as_deref()
+        .map(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+                .map_err(|_| ApiError::field(field, "must be an RFC 3339 time"))
+        })
+        .transpose()
+}
+
+#[get("/apps/{id}/actions")]
+async fn search(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: Path<String>,
+    q: Query<Search>,
+) -> Result<HttpResponse, ApiError> {
+    let app = visible_app(&state, &admin, &id).await?;
+    let limit = Page {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
+    if let Some(s) = &q.state
+        && herald_store::DeliveryState::parse(s).is_none()
+    {
+        return Err(ApiError::field(
+            "state",
+            "one of queued, sending, published, failed, unknown, deleted",
+        ));
+    }
+    let provider = match &q.provider {
+        Some(p) => Some(
+            state
+                .registry()
+                .canonical(p)
+                .ok_or_else(|| ApiError::field("provider", format!("unknown provider {p:?}")))?
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let filter = ActionFilter {
+        uid: q.uid.clone(),
+        provider,
+        state: q.state.clone(),
+        since_ms: time_ms("since", &q.since)?,
+        until_ms: time_ms("until", &q.until)?,
+    };
+    let rows = state
+        .store
+        .list_actions(&app.app_id(), &filter, q.cursor.as_deref(), limit)
+        .await?;
+    let next = (rows.len() as u64 == limit)
+        .then(|| rows.last().map(|r| r.action.id.clone()))
+        .flatten();
+    let items: Vec<Value> = rows.iter().map(|r| view(r, None)).collect();
+    Ok(HttpResponse::Ok().json(json!({"items": items, "next_cursor": next})))
+}
+
+#[get("/apps/{id}/actions/{action_id}")]
+async fn read(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, action_id) = path.into_inner();
+    let app = visible_app(&state, &admin, &id).await?;
+    let not_found = || ApiError::NotFound(format!("action {action_id}"));
+    let aid = ActionId::parse(&action_id).ok_or_else(not_found)?;
+    let record = state
+        .store
+        .action(&app.app_id(), &aid)
+        .await?
+        .ok_or_else(not_found)?;
+    let history = state.store.attempts_of(&record.deliveries).await?;
+    Ok(HttpResponse::Ok().json(view(&record, Some(&history))))
+}
+
+#[post("/apps/{id}/deliveries/{delivery_id}/redrive")]
+async fn redrive(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, delivery_id) = path.into_inner();
+    let app = visible_app(&state, &admin, &id).await?;
+    let not_found = || ApiError::NotFound(format!("delivery {delivery_id}"));
+    let did = DeliveryId::parse(&delivery_id).ok_or_else(not_found)?;
+    match state.store.redrive(&app.id, &did).await? {
+        None => return Err(not_found()),
+        Some(false) => {
+            return Err(ApiError::Conflict {
+                code: "not_redrivable",
+                message: "only a failed or unknown delivery can be redriven".into(),
+            });
+        }
+        Some(true) => {}
+    }
+    audit(
+        &state,
+        &admin,
+        "deliveries.redrive",
+        Some(&app.id),
+        Some(&delivery_id),
+        None,
+    )
+    .await?;
+    // Read before the hand-off so the answer shows the state the redrive set.
+    let d = state.store.delivery(&did).await?.ok_or_else(not_found)?;
+    state.dispatcher.hand_off(vec![did.clone()]);
+    Ok(HttpResponse::Ok().json(DeliveryView::new(&d, None)))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(search).service(read).service(redrive);
+}

@@ -1,0 +1,69 @@
+//! `GET /admin/v1/audit`: the audit log, newest first; an app-admin sees only
+//! its apps' entries.
+
+use super::Page;
+use super::auth::Admin;
+use crate::AppState;
+use crate::error::ApiError;
+use crate::views::iso;
+use actix_web::web::Query;
+use actix_web::{HttpResponse, get, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+struct Filter {
+    app_id: Option<String>,
+    limit: Option<u64>,
+    cursor: Option<String>,
+}
+
+#[get("/audit")]
+async fn list(
+    state: web::Data<AppState>,
+    admin: Admin,
+    q: Query<Filter>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = Page {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
+    if let Some(a) = &q.app_id
+        && !admin.sees(a)
+    {
+        return Ok(HttpResponse::Ok().json(json!({"items": [], "next_cursor": null})));
+    }
+    let rows = state
+        .store
+        .list_audit(
+            admin.scope(),
+            q.app_id.as_deref(),
+            q.cursor.as_deref(),
+            limit,
+        )
+        .await?;
+    let next = (rows.len() as u64 == limit)
+        .then(|| rows.last().map(|r| r.id.clone()))
+        .flatten();
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "at": iso(r.at),
+                "actor": r.actor,
+                "role": r.role,
+                "action": r.action,
+                "app_id": r.app_id,
+                "target": r.target,
+                "detail": r.detail.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"items": items, "next_cursor": next})))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(list);
+}

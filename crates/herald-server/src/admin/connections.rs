@@ -1,0 +1,112 @@
+//! `/admin/v1/apps/{id}/…connections`: an app's users' connected accounts and
+//! their health (never their tokens); an operator can remove one.
+
+use super::auth::Admin;
+use super::{Page, audit, visible_app};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::views::ConnectionView;
+use actix_web::web::{Path, Query};
+use actix_web::{HttpResponse, delete, get, web};
+use herald_store::repo::connections::ConnectionStatus;
+use serde::Deserialize;
+use serde_json::json;
+
+#[get("/apps/{id}/users/{uid}/connections")]
+async fn of_user(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, uid) = path.into_inner();
+    let app = visible_app(&state, &admin, &id).await?;
+    let rows = state.store.connections_of(&app.app_id(), &uid).await?;
+    let items: Vec<ConnectionView> = rows.iter().map(ConnectionView::from).collect();
+    Ok(HttpResponse::Ok().json(json!({"items": items})))
+}
+
+#[delete("/apps/{id}/users/{uid}/connections/{connection_id}")]
+async fn remove(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, uid, connection_id) = path.into_inner();
+    let app = visible_app(&state, &admin, &id).await?;
+    if !state
+        .store
+        .delete_connection(&app.app_id(), &uid, &connection_id)
+        .await?
+    {
+        return Err(ApiError::NotFound(format!("connection {connection_id}")));
+    }
+    audit(
+        &state,
+        &admin,
+        "connections.delete",
+        Some(&app.id),
+        Some(&connection_id),
+        Some(json!({"uid": uid})),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+struct Filter {
+    provider: Option<String>,
+    status: Option<String>,
+    limit: Option<u64>,
+    cursor: Option<String>,
+}
+
+#[get("/apps/{id}/connections")]
+async fn list(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: Path<String>,
+    q: Query<Filter>,
+) -> Result<HttpResponse, ApiError> {
+    let app = visible_app(&state, &admin, &id).await?;
+    let limit = Page {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
+    let provider = match &q.provider {
+        Some(p) => Some(
+            state
+                .registry()
+                .canonical(p)
+                .ok_or_else(|| ApiError::field("provider", format!("unknown provider {p:?}")))?,
+        ),
+        None => None,
+    };
+    let status = match &q.status {
+        Some(s) => Some(
+            ConnectionStatus::parse(s)
+                .ok_or_else(|| ApiError::field("status", "one of active, needs_reauth, revoked"))?,
+        ),
+        None => None,
+    };
+    let rows = state
+        .store
+        .list_app_connections(&app.app_id(), provider, status, q.cursor.as_deref(), limit)
+        .await?;
+    let next = (rows.len() as u64 == limit)
+        .then(|| rows.last().map(|c| c.id.clone()))
+        .flatten();
+    let items: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|c| {
+            let mut v = serde_json::to_value(ConnectionView::from(c)).unwrap_or_default();
+            v["uid"] = json!(c.uid);
+            v
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"items": items, "next_cursor": next})))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(of_user).service(remove).service(list);
+}

@@ -1,0 +1,208 @@
+//! `/admin/v1/apps/{id}/providers/{provider}`: an app's provider settings
+//! (enabled, client credentials, API bases, options). The client secret is
+//! stored encrypted and never returned (`client_secret_set`).
+
+use super::auth::Admin;
+use super::{audit, visible_app};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::json;
+use actix_web::web::{Bytes, Path};
+use actix_web::{HttpResponse, delete, get, put, web};
+use herald_core::{Provider, Secret, ValidationErrors};
+use herald_store::entities::provider_configs;
+use herald_store::repo::provider_configs::ProviderConfigInput;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+fn view(c: &provider_configs::Model) -> Value {
+    json!({
+        "provider": c.provider,
+        "enabled": c.enabled,
+        "client_id": c.client_id,
+        "client_secret_set": c.client_secret_enc.is_some(),
+        "api_base": c.api_base,
+        "consent_base": c.consent_base,
+        "options": serde_json::from_str::<Value>(&c.options).unwrap_or(json!({})),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutConfig {
+    enabled: bool,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    api_base: Option<String>,
+    consent_base: Option<String>,
+    #[serde(default)]
+    options: BTreeMap<String, String>,
+}
+
+fn provider(state: &AppState, name: &str) -> Result<Arc<dyn Provider>, ApiError> {
+    state
+        .registry()
+        .get(name)
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound(format!("provider {name}")))
+}
+
+/// Checks each option against what the provider declares.
+fn check_options(p: &dyn Provider, options: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    for (k, v) in options {
+        let field = format!("options.{k}");
+        let Some(spec) = p.options().iter().find(|o| o.name == k) else {
+            let known: Vec<&str> = p.options().iter().map(|o| o.name).collect();
+            let message = format!(
+                "{} has no option {k:?} (options: {})",
+                p.id(),
+                known.join(", ")
+            );
+            return Err(ApiError::unprocessable_field(
+                "unknown_option",
+                field,
+                message,
+            ));
+        };
+        if !spec.values.is_empty() && !spec.values.contains(&v.as_str()) {
+            let message = format!("{v:?} is not one of {}", spec.values.join(", "));
+            return Err(ApiError::unprocessable_field(
+                "invalid_option",
+                field,
+                message,
+            ));
+        }
+        if v.len() > 500 {
+            return Err(ApiError::field(field, "must be at most 500 characters"));
+        }
+    }
+    Ok(())
+}
+
+#[put("/apps/{id}/providers/{provider}")]
+async fn put_config(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: Path<(String, String)>,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (id, name) = path.into_inner();
+    let app = visible_app(&state, &admin, &id).await?;
+    let p = provider(&state, &name)?;
+    let input: PutConfig = json::parse(&body)?;
+    let mut errs = ValidationErrors::default();
+    for (field, v) in [
+        ("api_base", &input.api_base),
+        ("consent_base", &input.consent_base),
+    ] {
+        if let Some(u) = v
+            && let Err(m) = herald_core::action::check_http_url(u)
+        {
+            errs.push(field, m);
+        }
+    }
+    if input.client_id.as_ref().is_some_and(|c| c.len() > 500) {
+        errs.push("client_id", "must be at most 500 characters");
+    }
+    if input.client_secret.as_ref().is_some_and(|c| c.len() > 2000) {
+        errs.push("client_secret", "must be at most 2000 characters");
+    }
+    errs.into_result().map_err(ApiError::Validation)?;
+    check_options(p.as_ref(), &input.options)?;
+    let row = state
+        .store
+        .put_provider_config(
+            &app.app_id(),
+            p.id(),
+            ProviderConfigInput {
+                enabled: input.enabled,
+                client_id: input.client_id,
+                client_secret: input
+                    .client_secret
+                    .filter(|s| !s.is_empty())
+                    .map(Secret::from),
+                api_base: input.api_base,
+                consent_base: input.consent_base,
+                options: input.options,
+            },
+        )
+        .await?;
+    audit(
+        &state,
+        &admin,
+        "providers.put",
+        Some(&app.id),
+        Some(p.id()),
+        Some(json!({"enabled": row.enabled})),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(view(&row)))
+}
+
+#[get("/apps/{id}/providers/{provider}")]
+async fn read(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, name) = path.into_inner();
+    let app = visible_app(&state, &admin, &id).await?;
+    let p = provider(&state, &name)?;
+    let row = state
+        .store
+        .provider_config_row(&app.app_id(), p.id())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("{} configuration of this app", p.id())))?;
+    Ok(HttpResponse::Ok().json(view(&row)))
+}
+
+#[get("/apps/{id}/providers")]
+async fn list(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let app = visible_app(&state, &admin, &id).await?;
+    let rows = state.store.list_provider_configs(&app.app_id()).await?;
+    Ok(HttpResponse::Ok().json(json!({"items": rows.iter().map(view).collect::<Vec<_>>()})))
+}
+
+#[delete("/apps/{id}/providers/{provider}")]
+async fn remove(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, name) = path.into_inner();
+    let app = visible_app(&state, &admin, &id).await?;
+    let p = provider(&state, &name)?;
+    if !state
+        .store
+        .delete_provider_config(&app.app_id(), p.id())
+        .await?
+    {
+        return Err(ApiError::NotFound(format!(
+            "{} configuration of this app",
+            p.id()
+        )));
+    }
+    audit(
+        &state,
+        &admin,
+        "providers.delete",
+        Some(&app.id),
+        Some(p.id()),
+        None,
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(put_config)
+        .service(read)
+        .service(list)
+        .service(remove);
+}
