@@ -7,6 +7,7 @@ use std::time::Duration;
 /// One problem with one input field; `field` is a dotted path such as
 /// `action.media_items[0].src`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     pub field: String,
     pub message: String,

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod gigya;
 pub mod json;
+pub mod openapi;
 pub mod publish;
 pub mod routes;
 pub mod views;
@@ -17,6 +18,7 @@ use herald_dispatch::Dispatcher;
 use herald_providers::ProviderRegistry;
 use herald_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 /// Shared by every request.
 pub struct AppState {
@@ -62,13 +64,22 @@ async fn not_found() -> Result<HttpResponse, error::ApiError> {
 
 /// Every route, for `App::configure`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    register(&mut ServiceConfig::new(cfg));
+}
+
+/// Every route, registered and documented by the same calls: a route module's
+/// `cfg.service(handler)` only takes a handler with `#[utoipa::path]`, and
+/// `openapi::document()` is built from this function.
+pub fn register(cfg: &mut ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(json::MAX_BODY + 1))
         .configure(routes::health::configure)
         .configure(routes::actions::configure)
         .configure(routes::connections::configure)
         .configure(routes::short_links::configure)
         .configure(admin::configure)
-        // Last: `/{namespace}.{method}` would otherwise shadow nothing, but keep it explicit.
+        // Before Gigya: `/openapi.json` has the shape of `/{namespace}.{method}`.
+        .configure(openapi::configure)
+        // Last: `/{namespace}.{method}` matches any `<word>.<word>` path.
         .configure(gigya::configure);
 }
 

@@ -3,6 +3,7 @@
 use herald_store::entities::{connections, deliveries, delivery_attempts};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
 
 pub fn iso(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
@@ -11,17 +12,25 @@ pub fn iso(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-#[derive(Serialize)]
+/// Why a delivery failed (or is being retried).
+#[derive(Serialize, ToSchema)]
 pub struct ErrorView {
+    /// `rate_limited`, `transient`, `unknown`, `auth_expired`, `auth_revoked`,
+    /// `rejected`, `unsupported`.
     pub class: String,
+    /// The network's or Herald's code.
     pub code: String,
     pub message: String,
 }
 
-#[derive(Serialize)]
+/// One attempt at a delivery.
+#[derive(Serialize, ToSchema)]
 pub struct AttemptView {
+    /// 1 for the first.
     pub attempt: i32,
+    /// RFC 3339.
     pub started_at: String,
+    /// RFC 3339.
     pub finished_at: String,
     pub outcome: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -32,21 +41,26 @@ pub struct AttemptView {
     pub error: Option<String>,
 }
 
-#[derive(Serialize)]
+/// One network's delivery of an action.
+#[derive(Serialize, ToSchema)]
 pub struct DeliveryView {
     pub id: String,
     pub provider: String,
+    /// The account on the network.
     pub account: String,
+    /// `queued`, `sending`, `published`, `failed`, `unknown`, `deleted`.
     pub state: String,
     pub attempts: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub post_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub post_url: Option<String>,
+    /// When a `queued` delivery is due (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorView>,
+    /// Every attempt (when one action is read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<AttemptView>>,
 }
@@ -86,7 +100,8 @@ impl DeliveryView {
     }
 }
 
-#[derive(Serialize)]
+/// A user's connected account (never its tokens).
+#[derive(Serialize, ToSchema)]
 pub struct ConnectionView {
     pub id: String,
     pub provider: String,
@@ -95,6 +110,7 @@ pub struct ConnectionView {
     pub display_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// `active`, `needs_reauth` or `revoked`.
     pub status: String,
     pub has_refresh_token: bool,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1281,7 +1281,12 @@ async fn provider_configs_are_replaced_read_without_their_secret_and_deleted() {
             body,
         )
         .await;
-        assert_eq!(a.status, 404, "{verb} myspace: {:?}", a.body);
+        if verb == "PUT" {
+            assert_eq!(a.status, 422, "{verb} myspace: {:?}", a.body);
+            assert_eq!(a.body["errors"][0]["field"], "provider", "{:?}", a.body);
+        } else {
+            assert_eq!(a.status, 404, "{verb} myspace: {:?}", a.body);
+        }
     }
 
     let d = admin(&h, &root, "DELETE", &route, None).await;

@@ -6,6 +6,7 @@ use super::auth::Admin;
 use super::{Page, audit, visible_app};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::openapi::{AdminActionPage, AdminActionView, Problem};
 use crate::views::{DeliveryView, iso};
 use actix_web::web::{Path, Query};
 use actix_web::{HttpResponse, get, post, web};
@@ -13,6 +14,8 @@ use herald_core::{ActionId, DeliveryId};
 use herald_store::{ActionFilter, ActionRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 fn view(
     r: &ActionRecord,
@@ -26,15 +29,23 @@ fn view(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 struct Search {
+    /// The site's user id.
     uid: Option<String>,
+    /// Actions with a delivery to this provider (id or alias).
     provider: Option<String>,
+    /// Actions with a delivery in this state: `queued`, `sending`, `published`,
+    /// `failed`, `unknown`, `deleted`.
     state: Option<String>,
-    /// RFC 3339.
+    /// Created at or after (RFC 3339).
     since: Option<String>,
+    /// Created before (RFC 3339).
     until: Option<String>,
+    /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -48,6 +59,20 @@ fn time_ms(field: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
         .transpose()
 }
 
+/// Searches an app's actions, newest first.
+#[utoipa::path(
+    operation_id = "admin_actions_search",
+    tag = "admin: actions",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id"), Search),
+    responses(
+        (status = 200, description = "A page of actions", body = AdminActionPage),
+        (status = 400, description = "Invalid filter or `limit`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app (or not one this operator manages)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[get("/apps/{id}/actions")]
 async fn search(
     state: web::Data<AppState>,
@@ -97,6 +122,19 @@ async fn search(
     Ok(HttpResponse::Ok().json(json!({"items": items, "next_cursor": next})))
 }
 
+/// One action with every delivery's attempts.
+#[utoipa::path(
+    operation_id = "admin_actions_read",
+    tag = "admin: actions",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id"), ("action_id" = String, Path, description = "The action id")),
+    responses(
+        (status = 200, description = "The action", body = AdminActionView),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app or action", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[get("/apps/{id}/actions/{action_id}")]
 async fn read(
     state: web::Data<AppState>,
@@ -116,6 +154,20 @@ async fn read(
     Ok(HttpResponse::Ok().json(view(&record, Some(&history))))
 }
 
+/// Puts a `failed` or `unknown` delivery back in the queue.
+#[utoipa::path(
+    operation_id = "admin_actions_redrive",
+    tag = "admin: actions",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id"), ("delivery_id" = String, Path, description = "The delivery id")),
+    responses(
+        (status = 200, description = "The delivery, queued", body = DeliveryView),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app or delivery", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`not_redrivable`: the delivery is not failed or unknown", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[post("/apps/{id}/deliveries/{delivery_id}/redrive")]
 async fn redrive(
     state: web::Data<AppState>,
@@ -151,6 +203,6 @@ async fn redrive(
     Ok(HttpResponse::Ok().json(DeliveryView::new(&d, None)))
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(search).service(read).service(redrive);
 }

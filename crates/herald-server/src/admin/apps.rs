@@ -6,6 +6,7 @@ use super::{Page, audit, visible_app};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::json;
+use crate::openapi::{AppPage, CreatedApp, Problem, RotatedSecret};
 use crate::views::iso;
 use actix_web::web::{Bytes, Path, Query};
 use actix_web::{HttpResponse, delete, get, patch, post, web};
@@ -14,17 +15,24 @@ use herald_store::entities::apps;
 use herald_store::{AppPatch, NewApp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 pub const DEFAULT_GRACE_SECONDS: u64 = 86_400;
 const MAX_DOMAINS: usize = 50;
 
-#[derive(Serialize)]
+/// An app (its secret is never shown here).
+#[derive(Serialize, ToSchema)]
 pub struct AppView {
     pub id: String,
     pub name: String,
     pub api_key: String,
+    #[schema(required = true)]
     pub site_url: Option<String>,
+    /// Hosts that links in an action may point to (empty: any).
     pub domains: Vec<String>,
+    /// `null`: every provider of this build.
+    #[schema(required = true)]
     pub enabled_providers: Option<Vec<String>>,
     pub disabled: bool,
     pub created_at: String,
@@ -114,16 +122,39 @@ fn check_providers(state: &AppState, errs: &mut ValidationErrors, names: &[Strin
         .collect()
 }
 
-#[derive(Deserialize)]
+/// A new app.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateApp {
+    /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    /// An absolute http(s) URL.
+    #[schema(format = "uri")]
     site_url: Option<String>,
+    /// At most 50 host names such as `example.com`.
     #[serde(default)]
+    #[schema(max_items = 50)]
     domains: Vec<String>,
+    /// Provider ids or aliases; absent: every provider.
     enabled_providers: Option<Vec<String>>,
 }
 
+/// Creates an app; the answer shows its secret, this once (admin role).
+#[utoipa::path(
+    operation_id = "admin_apps_create",
+    tag = "admin: apps",
+    security(("admin_jwt" = [])),
+    request_body(content = CreateApp, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = CreatedApp),
+        (status = 400, description = "Invalid request, naming each field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs the admin role", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[post("/apps")]
 async fn create(
     state: web::Data<AppState>,
@@ -164,6 +195,19 @@ async fn create(
     Ok(HttpResponse::Created().json(body))
 }
 
+/// The apps this operator manages.
+#[utoipa::path(
+    operation_id = "admin_apps_list",
+    tag = "admin: apps",
+    security(("admin_jwt" = [])),
+    params(Page),
+    responses(
+        (status = 200, description = "A page of apps", body = AppPage),
+        (status = 400, description = "Invalid `limit`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[get("/apps")]
 async fn list(
     state: web::Data<AppState>,
@@ -182,6 +226,19 @@ async fn list(
     Ok(HttpResponse::Ok().json(json!({"items": items, "next_cursor": next})))
 }
 
+/// One app.
+#[utoipa::path(
+    operation_id = "admin_apps_read",
+    tag = "admin: apps",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id")),
+    responses(
+        (status = 200, description = "The app", body = AppView),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app (or not one this operator manages)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[get("/apps/{id}")]
 async fn read(
     state: web::Data<AppState>,
@@ -192,14 +249,23 @@ async fn read(
     Ok(HttpResponse::Ok().json(AppView::from(&app)))
 }
 
-#[derive(Deserialize)]
+/// Changes to an app: absent fields stay; `null` clears `site_url` or
+/// `enabled_providers`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateApp {
+    /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
+    /// An absolute http(s) URL.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = "uri")]
     site_url: Option<Option<String>>,
+    /// At most 50 host names such as `example.com`.
+    #[schema(max_items = 50)]
     domains: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
     enabled_providers: Option<Option<Vec<String>>>,
     disabled: Option<bool>,
 }
@@ -211,6 +277,22 @@ fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// Updates an app.
+#[utoipa::path(
+    operation_id = "admin_apps_update",
+    tag = "admin: apps",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id")),
+    request_body(content = UpdateApp, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated app", body = AppView),
+        (status = 400, description = "Invalid request, naming each field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app (or not one this operator manages)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[patch("/apps/{id}")]
 async fn update(
     state: web::Data<AppState>,
@@ -269,6 +351,19 @@ async fn update(
     Ok(HttpResponse::Ok().json(AppView::from(&updated)))
 }
 
+/// Deletes an app with its keys, connections, actions and deliveries.
+#[utoipa::path(
+    operation_id = "admin_apps_remove",
+    tag = "admin: apps",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app (or not one this operator manages)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[delete("/apps/{id}")]
 async fn remove(
     state: web::Data<AppState>,
@@ -293,12 +388,31 @@ async fn remove(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize, Default)]
+/// An empty body is the same as `{}`.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Rotate {
+    /// How long the previous secret stays valid (default 86400, at most 2592000).
+    #[schema(maximum = 2592000)]
     grace_seconds: Option<u64>,
 }
 
+/// Rotates the app secret; the previous one stays valid for the grace period.
+#[utoipa::path(
+    operation_id = "admin_apps_rotate",
+    tag = "admin: apps",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id")),
+    request_body(content = Option<Rotate>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new secret, shown this once", body = RotatedSecret),
+        (status = 400, description = "Invalid request, naming each field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app (or not one this operator manages)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[post("/apps/{id}/secret/rotate")]
 async fn rotate(
     state: web::Data<AppState>,
@@ -337,7 +451,7 @@ async fn rotate(
         .json(json!({"secret": secret.expose(), "previous_valid_until": iso(until)})))
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create)
         .service(list)
         .service(read)

@@ -5,13 +5,29 @@ use super::auth::Admin;
 use super::{Page, audit, visible_app};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::openapi::{AppConnectionPage, ConnectionList, Problem};
 use crate::views::ConnectionView;
 use actix_web::web::{Path, Query};
 use actix_web::{HttpResponse, delete, get, web};
 use herald_store::repo::connections::ConnectionStatus;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::IntoParams;
+use utoipa_actix_web::service_config::ServiceConfig;
 
+/// A user's connections and their health (never tokens).
+#[utoipa::path(
+    operation_id = "admin_connections_of_user",
+    tag = "admin: connections",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id"), ("uid" = String, Path, description = "The site's user id")),
+    responses(
+        (status = 200, description = "The connections", body = ConnectionList),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app (or not one this operator manages)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[get("/apps/{id}/users/{uid}/connections")]
 async fn of_user(
     state: web::Data<AppState>,
@@ -25,6 +41,19 @@ async fn of_user(
     Ok(HttpResponse::Ok().json(json!({"items": items})))
 }
 
+/// Removes one connection of a user.
+#[utoipa::path(
+    operation_id = "admin_connections_remove",
+    tag = "admin: connections",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id"), ("uid" = String, Path, description = "The site's user id"), ("connection_id" = String, Path, description = "The connection id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app, or no such connection of this user", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[delete("/apps/{id}/users/{uid}/connections/{connection_id}")]
 async fn remove(
     state: web::Data<AppState>,
@@ -52,14 +81,33 @@ async fn remove(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 struct Filter {
+    /// A provider id or alias.
     provider: Option<String>,
+    /// `active`, `needs_reauth` or `revoked`.
     status: Option<String>,
+    /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// An app's connections, filtered.
+#[utoipa::path(
+    operation_id = "admin_connections_list",
+    tag = "admin: connections",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id"), Filter),
+    responses(
+        (status = 200, description = "A page of connections", body = AppConnectionPage),
+        (status = 400, description = "Invalid filter or `limit`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app (or not one this operator manages)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[get("/apps/{id}/connections")]
 async fn list(
     state: web::Data<AppState>,
@@ -107,6 +155,6 @@ async fn list(
     Ok(HttpResponse::Ok().json(json!({"items": items, "next_cursor": next})))
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(of_user).service(remove).service(list);
 }

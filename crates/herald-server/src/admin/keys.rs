@@ -6,6 +6,7 @@ use super::{audit, visible_app};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::json;
+use crate::openapi::{CreatedKey, KeyList, Problem};
 use crate::views::iso;
 use actix_web::web::{Bytes, Path};
 use actix_web::{HttpResponse, delete, get, post, web};
@@ -13,6 +14,8 @@ use herald_store::entities::app_keys;
 use herald_store::repo::app_keys::Permission;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 fn view(k: &app_keys::Model) -> Value {
     json!({
@@ -24,18 +27,23 @@ fn view(k: &app_keys::Model) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+/// `hmac`: Herald makes a secret; `rsa`: the caller registers a public key.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = KeyKind)]
 #[serde(deny_unknown_fields, rename_all = "lowercase")]
 enum Kind {
     Hmac,
     Rsa,
 }
 
-#[derive(Deserialize)]
+/// A new app key.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateKey {
     kind: Kind,
+    /// For `rsa` only: an RSA public key in PEM form.
     public_key_pem: Option<String>,
+    /// At least one of `publish`, `connections`, `read`.
     permissions: Vec<String>,
 }
 
@@ -63,6 +71,22 @@ fn permissions(names: &[String]) -> Result<Vec<Permission>, ApiError> {
         .collect()
 }
 
+/// Creates an app key; an `hmac` key's secret is shown this once.
+#[utoipa::path(
+    operation_id = "admin_keys_create",
+    tag = "admin: keys",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id")),
+    request_body(content = CreateKey, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = CreatedKey),
+        (status = 400, description = "Invalid request, naming each field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app (or not one this operator manages)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[post("/apps/{id}/keys")]
 async fn create(
     state: web::Data<AppState>,
@@ -121,6 +145,19 @@ async fn create(
     Ok(HttpResponse::Created().json(body))
 }
 
+/// An app's keys (never their secrets).
+#[utoipa::path(
+    operation_id = "admin_keys_list",
+    tag = "admin: keys",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id")),
+    responses(
+        (status = 200, description = "The keys", body = KeyList),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app (or not one this operator manages)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[get("/apps/{id}/keys")]
 async fn list(
     state: web::Data<AppState>,
@@ -132,6 +169,19 @@ async fn list(
     Ok(HttpResponse::Ok().json(json!({"items": keys.iter().map(view).collect::<Vec<_>>()})))
 }
 
+/// Revokes an app key.
+#[utoipa::path(
+    operation_id = "admin_keys_revoke",
+    tag = "admin: keys",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id"), ("user_key" = String, Path, description = "The key")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app, or no such key", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[delete("/apps/{id}/keys/{user_key}")]
 async fn revoke(
     state: web::Data<AppState>,
@@ -155,6 +205,6 @@ async fn revoke(
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create).service(list).service(revoke);
 }

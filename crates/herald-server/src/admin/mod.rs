@@ -13,20 +13,24 @@ pub mod templates;
 
 use crate::AppState;
 use crate::error::ApiError;
-use actix_web::web;
 use auth::Admin;
 use herald_core::AppId;
 use herald_store::entities::apps as app_rows;
 use herald_store::repo::audit::AuditEntry;
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 pub const DEFAULT_LIMIT: u64 = 50;
 pub const MAX_LIMIT: u64 = 200;
 
 /// `?limit=&cursor=` of every list.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 pub struct Page {
+    /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
@@ -80,9 +84,9 @@ pub async fn audit(
     Ok(())
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
-        web::scope("/admin/v1")
+        utoipa_actix_web::scope("/admin/v1")
             .configure(apps::configure)
             .configure(keys::configure)
             .configure(providers::configure)

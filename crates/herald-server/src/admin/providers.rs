@@ -7,6 +7,7 @@ use super::{audit, visible_app};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::json;
+use crate::openapi::{Problem, ProviderConfigList, ProviderConfigView};
 use actix_web::web::{Bytes, Path};
 use actix_web::{HttpResponse, delete, get, put, web};
 use herald_core::{Provider, Secret, ValidationErrors};
@@ -16,6 +17,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 fn view(c: &provider_configs::Model) -> Value {
     json!({
@@ -29,14 +32,20 @@ fn view(c: &provider_configs::Model) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+/// An app's settings for one provider (replaces the previous ones).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PutConfig {
     enabled: bool,
+    /// At most 500 characters.
     client_id: Option<String>,
+    /// Stored encrypted, never returned (at most 2000 characters; empty: none).
     client_secret: Option<String>,
+    /// An absolute http(s) URL.
     api_base: Option<String>,
+    /// An absolute http(s) URL.
     consent_base: Option<String>,
+    /// The provider's declared options and their values.
     #[serde(default)]
     options: BTreeMap<String, String>,
 }
@@ -81,6 +90,23 @@ fn check_options(p: &dyn Provider, options: &BTreeMap<String, String>) -> Result
     Ok(())
 }
 
+/// Sets an app's settings for a provider.
+#[utoipa::path(
+    operation_id = "admin_providers_put",
+    tag = "admin: providers",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id"), ("provider" = String, Path, description = "A provider id or alias")),
+    request_body(content = PutConfig, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The settings", body = ProviderConfigView),
+        (status = 400, description = "Invalid request, naming each field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app (or not one this operator manages)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_provider`, `unknown_option` or `invalid_option`, naming the field", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[put("/apps/{id}/providers/{provider}")]
 async fn put_config(
     state: web::Data<AppState>,
@@ -90,7 +116,14 @@ async fn put_config(
 ) -> Result<HttpResponse, ApiError> {
     let (id, name) = path.into_inner();
     let app = visible_app(&state, &admin, &id).await?;
-    let p = provider(&state, &name)?;
+    // Configuring a provider this build lacks is a request error, not a lookup.
+    let p = provider(&state, &name).map_err(|_| {
+        ApiError::unprocessable_field(
+            "unknown_provider",
+            "provider",
+            format!("unknown provider {name:?}"),
+        )
+    })?;
     let input: PutConfig = json::parse(&body)?;
     let mut errs = ValidationErrors::default();
     for (field, v) in [
@@ -141,6 +174,19 @@ async fn put_config(
     Ok(HttpResponse::Ok().json(view(&row)))
 }
 
+/// An app's settings for a provider.
+#[utoipa::path(
+    operation_id = "admin_providers_read",
+    tag = "admin: providers",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id"), ("provider" = String, Path, description = "A provider id or alias")),
+    responses(
+        (status = 200, description = "The settings", body = ProviderConfigView),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app, unknown provider, or no settings for it", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[get("/apps/{id}/providers/{provider}")]
 async fn read(
     state: web::Data<AppState>,
@@ -158,6 +204,19 @@ async fn read(
     Ok(HttpResponse::Ok().json(view(&row)))
 }
 
+/// An app's settings for every configured provider.
+#[utoipa::path(
+    operation_id = "admin_providers_list",
+    tag = "admin: providers",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id")),
+    responses(
+        (status = 200, description = "The settings", body = ProviderConfigList),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app (or not one this operator manages)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[get("/apps/{id}/providers")]
 async fn list(
     state: web::Data<AppState>,
@@ -169,6 +228,19 @@ async fn list(
     Ok(HttpResponse::Ok().json(json!({"items": rows.iter().map(view).collect::<Vec<_>>()})))
 }
 
+/// Removes an app's settings for a provider.
+#[utoipa::path(
+    operation_id = "admin_providers_remove",
+    tag = "admin: providers",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id"), ("provider" = String, Path, description = "A provider id or alias")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app, unknown provider, or no settings for it", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[delete("/apps/{id}/providers/{provider}")]
 async fn remove(
     state: web::Data<AppState>,
@@ -200,7 +272,7 @@ async fn remove(
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(put_config)
         .service(read)
         .service(list)

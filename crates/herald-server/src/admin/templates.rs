@@ -8,6 +8,7 @@ use super::{audit, visible_app};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::json;
+use crate::openapi::{Problem, TemplateList, TemplateView};
 use crate::views::iso;
 use actix_web::web::{Bytes, Path};
 use actix_web::{HttpResponse, delete, get, put, web};
@@ -16,9 +17,11 @@ use herald_store::entities::templates;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 /// One provider's choices in a template.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PerProvider {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -29,9 +32,11 @@ pub struct PerProvider {
     pub verb: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A template: the text, and per provider id a text, activity type and verb.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PutTemplate {
+    /// 1 to 2000 characters; may use `{actor}`, `{action}` and the action's fields.
     text: String,
     #[serde(default)]
     per_provider: BTreeMap<String, PerProvider>,
@@ -78,6 +83,23 @@ fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
     })
 }
 
+/// Saves a template (refused if it would not expand).
+#[utoipa::path(
+    operation_id = "admin_templates_put",
+    tag = "admin: templates",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id"), ("name" = String, Path, description = "1 to 100 of letters, digits, `_`, `-`, `.`")),
+    request_body(content = PutTemplate, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The template", body = TemplateView),
+        (status = 400, description = "Invalid request, naming each field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app (or not one this operator manages)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_provider` or `invalid_option`, naming the field", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[put("/apps/{id}/templates/{name}")]
 async fn put_template(
     state: web::Data<AppState>,
@@ -155,6 +177,19 @@ async fn put_template(
     Ok(HttpResponse::Ok().json(view(&row)))
 }
 
+/// A saved template.
+#[utoipa::path(
+    operation_id = "admin_templates_read",
+    tag = "admin: templates",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id"), ("name" = String, Path, description = "1 to 100 of letters, digits, `_`, `-`, `.`")),
+    responses(
+        (status = 200, description = "The template", body = TemplateView),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app or template", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[get("/apps/{id}/templates/{name}")]
 async fn read(
     state: web::Data<AppState>,
@@ -171,6 +206,19 @@ async fn read(
     Ok(HttpResponse::Ok().json(view(&row)))
 }
 
+/// An app's templates.
+#[utoipa::path(
+    operation_id = "admin_templates_list",
+    tag = "admin: templates",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id")),
+    responses(
+        (status = 200, description = "The templates", body = TemplateList),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app (or not one this operator manages)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[get("/apps/{id}/templates")]
 async fn list(
     state: web::Data<AppState>,
@@ -182,6 +230,19 @@ async fn list(
     Ok(HttpResponse::Ok().json(json!({"items": rows.iter().map(view).collect::<Vec<_>>()})))
 }
 
+/// Deletes a template.
+#[utoipa::path(
+    operation_id = "admin_templates_remove",
+    tag = "admin: templates",
+    security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "The app id"), ("name" = String, Path, description = "1 to 100 of letters, digits, `_`, `-`, `.`")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such app or template", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[delete("/apps/{id}/templates/{name}")]
 async fn remove(
     state: web::Data<AppState>,
@@ -205,7 +266,7 @@ async fn remove(
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(put_template)
         .service(read)
         .service(list)

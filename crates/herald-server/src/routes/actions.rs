@@ -6,6 +6,7 @@ use crate::AppState;
 use crate::auth::AuthedApp;
 use crate::error::ApiError;
 use crate::json;
+use crate::openapi::Problem;
 use crate::publish::{self, PublishError, PublishInput};
 use crate::routes::connections::check_uid;
 use crate::views::{DeliveryView, iso};
@@ -19,18 +20,25 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::time::Duration;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 /// The longest `?wait=` honoured, in milliseconds.
 pub const MAX_WAIT_MS: u64 = 30_000;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-#[derive(Deserialize, Serialize)]
+/// A user action to publish to the user's connected accounts.
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PublishRequest {
+    /// The site's user id (1 to 256 characters).
+    #[schema(min_length = 1, max_length = 256)]
     uid: String,
     action: UserAction,
+    /// Only these providers (ids or aliases).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     enabled_providers: Option<Vec<String>>,
+    /// Not these providers (ids or aliases).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     disabled_providers: Option<Vec<String>>,
     /// A template saved by the app (admin API).
@@ -38,13 +46,17 @@ struct PublishRequest {
     template_name: Option<String>,
 }
 
-#[derive(Serialize)]
+/// An action and one delivery per target account.
+#[derive(Serialize, ToSchema)]
 struct ActionView {
     id: String,
     uid: String,
+    /// RFC 3339.
     created_at: String,
+    /// The action as accepted (when one action is read).
     #[serde(skip_serializing_if = "Option::is_none")]
     action: Option<UserAction>,
+    /// With each delivery's `history` when one action is read.
     deliveries: Vec<DeliveryView>,
 }
 
@@ -110,6 +122,28 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(v.to_owned()))
 }
 
+/// Accepts a user action for every matching connection of the user: the
+/// action and its deliveries are committed before the answer, then sent.
+#[utoipa::path(
+    operation_id = "actions_create",
+    tag = "actions",
+    security(("app_jwt" = [])),
+    params(
+        ("wait" = Option<u64>, Query, maximum = 30000, description = "Wait up to this many milliseconds for each delivery's first attempt"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; a repeat of the same request answers the first action"),
+    ),
+    request_body(content = PublishRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted; the deliveries' states so far", body = ActionView,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this answers an earlier request with the same Idempotency-Key"))),
+        (status = 400, description = "Invalid request (`invalid_request`, naming each field) or a link outside the app's domains (`domain_not_allowed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid app token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The app key lacks the publish permission", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`no_matching_connection`, `idempotency_key_reused` or `unknown_template`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[post("/v1/actions")]
 async fn create(
     state: web::Data<AppState>,
@@ -213,6 +247,20 @@ fn view(
     }
 }
 
+/// An action with the payload and each delivery's attempts.
+#[utoipa::path(
+    operation_id = "actions_read",
+    tag = "actions",
+    security(("app_jwt" = [])),
+    params(("id" = String, Path, description = "The action id")),
+    responses(
+        (status = 200, description = "The action", body = ActionView),
+        (status = 401, description = "Missing or invalid app token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The app key lacks the read permission", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such action of this app", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[get("/v1/actions/{id}")]
 async fn read(
     state: web::Data<AppState>,
@@ -231,6 +279,6 @@ async fn read(
     Ok(HttpResponse::Ok().json(view(&record, Some(&history), true)))
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create).service(read);
 }

@@ -5,6 +5,7 @@ use crate::AppState;
 use crate::auth::AuthedApp;
 use crate::error::ApiError;
 use crate::json;
+use crate::openapi::{Problem, UserConnections};
 use crate::views::ConnectionView;
 use actix_web::web::{Bytes, Path, Query};
 use actix_web::{HttpResponse, delete, get, put, web};
@@ -14,6 +15,8 @@ use herald_store::ConnectionUpsert;
 use herald_store::repo::app_keys::Permission;
 use serde::Deserialize;
 use std::collections::HashMap;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 pub const MAX_UID_LEN: usize = 256;
 
@@ -28,22 +31,33 @@ pub fn check_uid(uid: &str) -> Result<(), ApiError> {
 }
 
 /// `expires_at`: RFC 3339 or Unix seconds.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
 enum Expiry {
     Seconds(i64),
     Text(String),
 }
 
-#[derive(Deserialize)]
+/// A credential the site already holds. Which fields a provider needs
+/// depends on it (a webhook takes `url` and `secret`, an OAuth network
+/// `access_token` and `provider_uid`). Tokens are stored encrypted and never
+/// returned.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ImportConnection {
+    /// At most 8192 bytes.
     access_token: Option<String>,
+    /// At most 8192 bytes.
     refresh_token: Option<String>,
+    /// When the access token expires: RFC 3339 or Unix seconds.
     expires_at: Option<Expiry>,
+    /// The account id on the network (at most 512 bytes).
     provider_uid: Option<String>,
+    /// At most 512 bytes.
     display_name: Option<String>,
+    /// An absolute http(s) URL (webhook); checked against the outbound policy.
     url: Option<String>,
+    /// A signing secret (webhook, at most 1024 bytes).
     secret: Option<String>,
 }
 
@@ -67,6 +81,26 @@ fn bounded(errs: &mut ValidationErrors, field: &str, v: &Option<String>, max: us
     }
 }
 
+/// Imports (or replaces) a user's connection to a provider.
+#[utoipa::path(
+    operation_id = "connections_import",
+    tag = "connections",
+    security(("app_jwt" = [])),
+    params(
+        ("uid" = String, Path, description = "The site's user id (1 to 256 characters)"),
+        ("provider" = String, Path, description = "A provider id or alias"),
+    ),
+    request_body(content = ImportConnection, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The connection", body = ConnectionView),
+        (status = 400, description = "Invalid request, naming each field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid app token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The app key lacks the connections permission", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown provider", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[put("/v1/users/{uid}/connections/{provider}")]
 async fn import(
     state: web::Data<AppState>,
@@ -133,6 +167,20 @@ async fn import(
     Ok(HttpResponse::Ok().json(ConnectionView::from(&conn)))
 }
 
+/// A user's connected accounts (never their tokens).
+#[utoipa::path(
+    operation_id = "connections_list",
+    tag = "connections",
+    security(("app_jwt" = [])),
+    params(("uid" = String, Path, description = "The site's user id (1 to 256 characters)")),
+    responses(
+        (status = 200, description = "The user's connections", body = UserConnections),
+        (status = 400, description = "Invalid `uid`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid app token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The app key lacks the read permission", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[get("/v1/users/{uid}/connections")]
 async fn list(
     state: web::Data<AppState>,
@@ -146,6 +194,25 @@ async fn list(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "connections": views })))
 }
 
+/// Disconnects a user from a provider (every account there, or one).
+#[utoipa::path(
+    operation_id = "connections_disconnect",
+    tag = "connections",
+    security(("app_jwt" = [])),
+    params(
+        ("uid" = String, Path, description = "The site's user id (1 to 256 characters)"),
+        ("provider" = String, Path, description = "A provider id or alias"),
+        ("provider_uid" = Option<String>, Query, description = "Only this account on the network"),
+    ),
+    responses(
+        (status = 204, description = "Disconnected"),
+        (status = 400, description = "Invalid `uid`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid app token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The app key lacks the connections permission", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown provider, or no such connection", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[delete("/v1/users/{uid}/connections/{provider}")]
 async fn disconnect(
     state: web::Data<AppState>,
@@ -177,6 +244,6 @@ async fn disconnect(
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(import).service(list).service(disconnect);
 }

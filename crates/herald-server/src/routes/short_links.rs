@@ -2,8 +2,24 @@
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::openapi::Problem;
 use actix_web::{HttpRequest, HttpResponse, get, web};
+use utoipa_actix_web::service_config::ServiceConfig;
 
+/// Follows a short link: counts the click (with the `Referer`), then redirects.
+#[utoipa::path(
+    operation_id = "short_links_follow",
+    tag = "short links",
+    params(("code" = String, Path, description = "Up to 32 ASCII letters and digits")),
+    responses(
+        (status = 302, description = "To the link's URL", headers(
+            ("Location" = String, description = "The link's URL"),
+            ("Cache-Control" = String, description = "`no-store`"),
+        )),
+        (status = 404, description = "No such short link", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[get("/s/{code}")]
 async fn follow(
     state: web::Data<AppState>,
@@ -30,6 +46,6 @@ async fn follow(
         .finish())
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(follow);
 }
