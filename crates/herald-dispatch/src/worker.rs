@@ -81,12 +81,31 @@ fn error_info(err: &ProviderError) -> ErrorInfo {
     }
 }
 
-fn fail(class: &str, code: &str, message: impl Into<String>) -> Stop {
-    Stop::Fail(ErrorInfo {
+fn error_info_of(class: &str, code: &str, message: impl Into<String>) -> ErrorInfo {
+    ErrorInfo {
         class: class.into(),
         code: code.into(),
         message: message.into(),
-    })
+    }
+}
+
+fn fail(class: &str, code: &str, message: impl Into<String>) -> Stop {
+    Stop::Fail(error_info_of(class, code, message))
+}
+
+/// An attempt that ends at once with `error`: nothing was sent now, its
+/// outcome is already known.
+fn settled(attempt: i32, outcome: &str, error: &ErrorInfo) -> AttemptRecord {
+    let now = now_ms();
+    AttemptRecord {
+        attempt,
+        started_at: now,
+        finished_at: now,
+        outcome: outcome.into(),
+        http_status: None,
+        error_code: Some(error.code.clone()),
+        error_message: Some(error.message.clone()),
+    }
 }
 
 impl Dispatcher {
@@ -286,56 +305,31 @@ impl Dispatcher {
                 .as_ref()
                 .is_some_and(|p| p.capabilities().idempotent);
             if !idempotent {
-                let now = now_ms();
-                let message = "the worker sending this delivery stopped before an answer was recorded; \
-                               the network has no idempotency key, so Herald does not re-send it \
-                               (check the network, then redrive if the post is missing)";
-                let attempt = AttemptRecord {
-                    attempt: d.attempts,
-                    started_at: now,
-                    finished_at: now,
-                    outcome: "lease_expired".into(),
-                    http_status: None,
-                    error_code: Some("lease_expired".into()),
-                    error_message: Some(message.into()),
-                };
-                let update = DeliveryUpdate::Unknown {
-                    error: ErrorInfo {
-                        class: "unknown".into(),
-                        code: "lease_expired".into(),
-                        message: message.into(),
-                    },
-                };
+                let error = error_info_of(
+                    "unknown",
+                    "lease_expired",
+                    "the worker sending this delivery stopped before an answer was recorded; \
+                     the network has no idempotency key, so Herald does not re-send it \
+                     (check the network, then redrive if the post is missing)",
+                );
+                let attempt = settled(d.attempts, "lease_expired", &error);
                 inner
                     .store
-                    .finish_attempt(&id, &owner, attempt, update)
+                    .finish_attempt(&id, &owner, attempt, DeliveryUpdate::Unknown { error })
                     .await?;
                 warn!(delivery = %id, provider = %d.provider, "lease expired mid-send: marked unknown");
                 return Ok(());
             }
             if d.attempts >= inner.cfg.max_attempts as i32 {
-                let now = now_ms();
-                let message =
-                    "the delivery's lease expired on every attempt (its workers kept stopping)";
-                let attempt = AttemptRecord {
-                    attempt: d.attempts,
-                    started_at: now,
-                    finished_at: now,
-                    outcome: "failed".into(),
-                    http_status: None,
-                    error_code: Some("lease_expired".into()),
-                    error_message: Some(message.into()),
-                };
-                let update = DeliveryUpdate::Failed {
-                    error: ErrorInfo {
-                        class: "transient".into(),
-                        code: "lease_expired".into(),
-                        message: message.into(),
-                    },
-                };
+                let error = error_info_of(
+                    "transient",
+                    "lease_expired",
+                    "the delivery's lease expired on every attempt (its workers kept stopping)",
+                );
+                let attempt = settled(d.attempts, "failed", &error);
                 inner
                     .store
-                    .finish_attempt(&id, &owner, attempt, update)
+                    .finish_attempt(&id, &owner, attempt, DeliveryUpdate::Failed { error })
                     .await?;
                 return Ok(());
             }
@@ -356,24 +350,15 @@ impl Dispatcher {
                 // Nothing was sent: put it back in the queue rather than let the
                 // lease expire (which would make it `unknown` on some networks).
                 let delay = policy::backoff(&inner.cfg, d.attempts.max(1) as u32);
-                let attempt = AttemptRecord {
-                    attempt: d.attempts,
-                    started_at: started,
-                    finished_at: now_ms(),
-                    outcome: "retry".into(),
-                    http_status: None,
-                    error_code: Some("store_unavailable".into()),
-                    error_message: Some(
-                        "the database failed before sending; nothing was sent".into(),
-                    ),
-                };
+                let error = error_info_of(
+                    "transient",
+                    "store_unavailable",
+                    "the database failed before sending; nothing was sent",
+                );
+                let attempt = settled(d.attempts, "retry", &error);
                 let update = DeliveryUpdate::Retry {
                     at_ms: now_ms() + delay.as_millis() as i64,
-                    error: ErrorInfo {
-                        class: "transient".into(),
-                        code: "store_unavailable".into(),
-                        message: "the database failed before sending; nothing was sent".into(),
-                    },
+                    error,
                 };
                 if let Err(again) = inner
                     .store
@@ -385,15 +370,7 @@ impl Dispatcher {
                 Err(e)
             }
             Err(Stop::Fail(error)) => {
-                let attempt = AttemptRecord {
-                    attempt: d.attempts,
-                    started_at: started,
-                    finished_at: now_ms(),
-                    outcome: "failed".into(),
-                    http_status: None,
-                    error_code: Some(error.code.clone()),
-                    error_message: Some(error.message.clone()),
-                };
+                let attempt = settled(d.attempts, "failed", &error);
                 warn!(delivery = %id, code = %error.code, "delivery cannot be attempted");
                 metrics::counter!("herald_deliveries_total", "provider" => d.provider.clone(), "outcome" => "failed").increment(1);
                 inner
