@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_init;
 mod m20261125_000002_short_links;
 mod m20261125_000003_admin;
+mod m20261125_000004_oauth_states;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_init::Migration),
             Box::new(m20261125_000002_short_links::Migration),
             Box::new(m20261125_000003_admin::Migration),
+            Box::new(m20261125_000004_oauth_states::Migration),
         ]
     }
 }

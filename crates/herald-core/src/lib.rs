@@ -18,8 +18,8 @@ pub use error::{ErrorClass, FieldError, ProviderError, RenderError, ValidationEr
 pub use ids::{ActionId, AppId, AttemptId, ConnectionId, DeliveryId};
 pub use outbound::{OutboundError, OutboundPolicy};
 pub use provider::{
-    AccountInfo, ActionMeta, Capabilities, Credential, FlowKind, HttpCtx, IdempotencyKey,
-    NativePost, OAuthSpec, Provider, ProviderDefaults, ProviderOption, ProviderSettings, Published,
-    RenderedAction, TextCounting,
+    AccountInfo, ActionMeta, AuthorizeRequest, CallbackParams, Capabilities, Credential, FlowKind,
+    HttpCtx, IdempotencyKey, NativePost, OAuthSpec, Provider, ProviderDefaults, ProviderOption,
+    ProviderSettings, Published, RenderedAction, TextCounting,
 };
 pub use secret::Secret;

@@ -243,6 +243,26 @@ pub struct ProviderOption {
     pub values: &'static [&'static str],
 }
 
+/// What a provider needs to build its consent URL.
+#[derive(Clone, Debug)]
+pub struct AuthorizeRequest {
+    /// Opaque, single-use; must come back unchanged on the callback.
+    pub state: String,
+    /// Herald's callback URL for this provider.
+    pub callback_url: String,
+    /// PKCE S256 challenge, for flows that use it.
+    pub pkce_challenge: Option<String>,
+}
+
+/// What came back to Herald's callback, and what the exchange needs.
+#[derive(Clone, Debug, Default)]
+pub struct CallbackParams {
+    /// The callback's query parameters.
+    pub query: BTreeMap<String, String>,
+    pub callback_url: String,
+    pub pkce_verifier: Option<Secret>,
+}
+
 /// A credential as a site hands it in, checked by the provider before storing.
 #[derive(Clone, Debug, Default)]
 pub struct ConnectionInput {
@@ -312,6 +332,35 @@ pub trait Provider: Send + Sync + 'static {
 
     fn oauth(&self) -> Option<OAuthSpec> {
         None
+    }
+
+    /// The network's consent page for a connect flow (`Unsupported` when the
+    /// provider has no such flow).
+    fn authorize_url(
+        &self,
+        _req: &AuthorizeRequest,
+        _http: &HttpCtx,
+    ) -> Result<Url, ProviderError> {
+        Err(ProviderError::Unsupported {
+            message: format!("{} has no connect flow", self.id()),
+        })
+    }
+
+    /// The state the network sent back on the callback (where it is not `state`).
+    fn callback_state<'a>(&self, query: &'a BTreeMap<String, String>) -> Option<&'a str> {
+        query.get("state").map(String::as_str)
+    }
+
+    /// Exchanges the callback's code for a credential. A user who refused
+    /// consent is `AuthRevoked` with the network's reason.
+    async fn exchange(
+        &self,
+        _cb: &CallbackParams,
+        _http: &HttpCtx,
+    ) -> Result<Credential, ProviderError> {
+        Err(ProviderError::Unsupported {
+            message: format!("{} has no connect flow", self.id()),
+        })
     }
 
     /// Exchanges the refresh token for a new credential.

@@ -159,6 +159,27 @@ impl Dispatcher {
         &self.inner.policy
     }
 
+    /// The HTTP context a provider's calls use for `app` (settings merged the
+    /// same way as for deliveries), e.g. for connect flows.
+    pub async fn http_ctx_for(
+        &self,
+        app: &herald_core::AppId,
+        provider: &dyn Provider,
+    ) -> Result<herald_core::HttpCtx, StoreError> {
+        let app_cfg = self.inner.store.provider_config(app, provider.id()).await?;
+        let settings = settings::merge(
+            provider,
+            self.inner.providers.get(provider.id()),
+            app_cfg.as_ref(),
+        );
+        Ok(settings::http_ctx(
+            settings,
+            &self.inner.client,
+            &self.inner.guarded,
+            &self.inner.policy,
+        ))
+    }
+
     pub fn store(&self) -> &Store {
         &self.inner.store
     }

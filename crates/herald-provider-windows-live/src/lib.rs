@@ -6,10 +6,12 @@
 //!
 //! Modules: [`render`] turns an action into the exact JSON to send (pure);
 //! [`activities`] and [`share`] send it; [`answer`] reads what comes back;
-//! [`errors`] classifies failures; [`refresh`] renews tokens.
+//! [`errors`] classifies failures; [`connect`] builds the consent URL and
+//! exchanges the callback's code; [`refresh`] renews tokens.
 
 pub mod activities;
 pub mod answer;
+pub mod connect;
 pub mod errors;
 pub mod refresh;
 pub mod render;
@@ -18,11 +20,12 @@ pub mod share;
 use async_trait::async_trait;
 use herald_core::provider::{ConnectionInput, FlowKind};
 use herald_core::{
-    AccountInfo, Capabilities, Credential, HttpCtx, IdempotencyKey, NativePost, OAuthSpec,
-    Provider, ProviderDefaults, ProviderError, Published, RenderError, RenderedAction,
-    TextCounting, ValidationErrors,
+    AccountInfo, AuthorizeRequest, CallbackParams, Capabilities, Credential, HttpCtx,
+    IdempotencyKey, NativePost, OAuthSpec, Provider, ProviderDefaults, ProviderError, Published,
+    RenderError, RenderedAction, TextCounting, ValidationErrors,
 };
 use render::{ActivityType, SHARE_KIND};
+use std::collections::BTreeMap;
 
 /// The canonical provider id.
 pub const ID: &str = "messenger";
@@ -136,6 +139,29 @@ impl Provider for WindowsLive {
             token_path: "AccessToken.aspx",
             scopes: vec![SCOPE_ACTIVITIES_UPDATE],
         })
+    }
+
+    /// `Connect.aspx` (WRAP) in `activities` mode, `oauth20_authorize.srf`
+    /// (OAuth 2.0) in `share` mode.
+    fn authorize_url(
+        &self,
+        req: &AuthorizeRequest,
+        http: &HttpCtx,
+    ) -> Result<url::Url, ProviderError> {
+        connect::authorize_url(req, http)
+    }
+
+    /// `wrap_client_state` (WRAP), else `state` (OAuth 2.0).
+    fn callback_state<'a>(&self, query: &'a BTreeMap<String, String>) -> Option<&'a str> {
+        connect::callback_state(query)
+    }
+
+    async fn exchange(
+        &self,
+        cb: &CallbackParams,
+        http: &HttpCtx,
+    ) -> Result<Credential, ProviderError> {
+        connect::exchange(cb, http).await
     }
 
     async fn refresh(

@@ -27,6 +27,9 @@ pub struct TokenAnswer {
     /// `wrap_error_reason`, or the OAuth 2.0 `error` code.
     pub error: Option<String>,
     pub error_description: Option<String>,
+    /// The member's id: WRAP `uid` (the CID asked for with `idtype=CID`) or
+    /// Live Connect's `user_id`. Only the code exchange needs it.
+    pub uid: Option<String>,
 }
 
 /// New tokens from a successful refresh.
@@ -109,6 +112,7 @@ pub fn parse_wrap(body: &str) -> TokenAnswer {
             "wrap_error_reason" => t.error = v,
             "error_code" if t.error.is_none() => t.error = v,
             "internal_info" => t.error_description = v,
+            "uid" => t.uid = v,
             _ => {}
         }
     }
@@ -135,11 +139,23 @@ pub fn parse_oauth2(body: &str) -> TokenAnswer {
         refresh_token: text(v.get("refresh_token")),
         error,
         error_description: description,
+        uid: text(v.get("user_id")),
     }
 }
 
-/// Judges a token endpoint's answer.
+/// Judges a token endpoint's answer to a refresh.
 pub fn check(
+    status: u16,
+    retry_after: Option<Duration>,
+    answer: TokenAnswer,
+) -> Result<Tokens, ProviderError> {
+    check_for("token refresh", status, retry_after, answer)
+}
+
+/// Judges a token endpoint's answer; `what` names the call in messages
+/// (`token refresh`, `code exchange`).
+pub fn check_for(
+    what: &str,
     status: u16,
     retry_after: Option<Duration>,
     answer: TokenAnswer,
@@ -164,7 +180,7 @@ pub fn check(
         429 => Err(ProviderError::RateLimited {
             retry_after,
             status: st,
-            message: format!("token refresh rate limited: {}", reason()),
+            message: format!("{what} rate limited: {}", reason()),
         }),
         408 | 500..=599 => Err(ProviderError::Transient {
             status: st,
@@ -174,8 +190,8 @@ pub fn check(
             status: st,
             message: format!("token endpoint failed: {}", reason()),
         }),
-        400 | 401 | 403 => Err(revoked(st, reason())),
-        _ if answer.error.is_some() => Err(revoked(st, reason())),
+        400 | 401 | 403 => Err(revoked(what, st, reason())),
+        _ if answer.error.is_some() => Err(revoked(what, st, reason())),
         200..=299 => match answer.access_token {
             Some(access_token) => Ok(Tokens {
                 access_token,
@@ -194,10 +210,10 @@ pub fn check(
     }
 }
 
-fn revoked(status: Option<u16>, reason: String) -> ProviderError {
+fn revoked(what: &str, status: Option<u16>, reason: String) -> ProviderError {
     ProviderError::AuthRevoked {
         status,
-        message: format!("token refresh refused ({reason}); the user must reconnect"),
+        message: format!("{what} refused ({reason}); the user must reconnect"),
     }
 }
 
@@ -231,6 +247,7 @@ mod tests {
         assert_eq!(t.access_token.as_deref(), Some("EwA+q=="));
         assert_eq!(t.expires_in, Some(17900));
         assert_eq!(t.refresh_token.as_deref(), Some("r2"));
+        assert_eq!(t.uid.as_deref(), Some("abc"));
         let e = parse_wrap("wrap_error_reason=ExpiredRefreshToken&internal_info=x");
         assert_eq!(e.error.as_deref(), Some("ExpiredRefreshToken"));
     }
@@ -241,8 +258,12 @@ mod tests {
         assert_eq!(t.access_token.as_deref(), Some("a"));
         assert_eq!(t.expires_in, Some(3600));
         assert_eq!(t.refresh_token, None);
-        let t = parse_oauth2(r#"{"access_token":"a","expires_in":"60","refresh_token":"r"}"#);
+        assert_eq!(t.uid, None);
+        let t = parse_oauth2(
+            r#"{"access_token":"a","expires_in":"60","refresh_token":"r","user_id":"8c3a"}"#,
+        );
         assert_eq!(t.expires_in, Some(60));
+        assert_eq!(t.uid.as_deref(), Some("8c3a"));
         let e = parse_oauth2(r#"{"error":"invalid_grant","error_description":"gone"}"#);
         assert_eq!(e.error.as_deref(), Some("invalid_grant"));
         assert_eq!(parse_oauth2("<html>"), TokenAnswer::default());

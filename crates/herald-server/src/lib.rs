@@ -71,11 +71,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// `cfg.service(handler)` only takes a handler with `#[utoipa::path]`, and
 /// `openapi::document()` is built from this function.
 pub fn register(cfg: &mut ServiceConfig) {
-    cfg.app_data(web::PayloadConfig::new(json::MAX_BODY + 1))
+    cfg.app_data(web::PayloadConfig::new(json::PAYLOAD_LIMIT))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| error::ApiError::field("query", e.to_string()).into()),
+        )
         .configure(routes::health::configure)
         .configure(routes::actions::configure)
         .configure(routes::connections::configure)
         .configure(routes::short_links::configure)
+        .configure(routes::connect::configure)
         .configure(admin::configure)
         // Before Gigya: `/openapi.json` has the shape of `/{namespace}.{method}`.
         .configure(openapi::configure)

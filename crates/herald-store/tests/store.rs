@@ -22,6 +22,7 @@ on_both_databases!(
     apps_are_listed_updated_rotated_and_deleted_with_everything_they_own,
     admin_resources_round_trip,
     failed_deliveries_are_redriven_and_actions_searched,
+    oauth_states_are_taken_once,
 );
 
 async fn app(store: &Store) -> AppId {
@@ -625,4 +626,43 @@ async fn failed_deliveries_are_redriven_and_actions_searched(store: Store) {
         1,
         "due again at once"
     );
+}
+
+async fn oauth_states_are_taken_once(store: Store) {
+    use herald_store::repo::oauth_states::{NewOauthState, TakenState};
+    let a = app(&store).await;
+    let new = |ttl_ms| NewOauthState {
+        app_id: a.clone(),
+        uid: "ana".into(),
+        provider: "messenger".into(),
+        redirect_uri: "https://site.example/back".into(),
+        client_state: Some("s".into()),
+        pkce_verifier: Some(Secret::new("verifier-xyz")),
+        ttl_ms,
+    };
+    let state = store.create_oauth_state(new(60_000)).await.unwrap();
+    let TakenState::Fresh(row) = store.take_oauth_state(&state).await.unwrap() else {
+        panic!("a new state is fresh");
+    };
+    assert!(
+        !format!("{row:?}").contains("verifier-xyz"),
+        "the PKCE verifier is stored encrypted"
+    );
+    assert_eq!(
+        store.oauth_pkce_verifier(&row).unwrap().unwrap().expose(),
+        "verifier-xyz"
+    );
+    assert!(matches!(
+        store.take_oauth_state(&state).await.unwrap(),
+        TakenState::Replayed(_)
+    ));
+    let old = store.create_oauth_state(new(-1)).await.unwrap();
+    assert!(matches!(
+        store.take_oauth_state(&old).await.unwrap(),
+        TakenState::Expired(_)
+    ));
+    assert!(matches!(
+        store.take_oauth_state("nope").await.unwrap(),
+        TakenState::Unknown
+    ));
 }

@@ -4,6 +4,7 @@
 
 mod admin;
 mod api;
+mod connect;
 mod crash;
 mod gigya;
 mod gigya_sdk;

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod connections;
 pub mod deliveries;
 pub mod nonces;
+pub mod oauth_states;
 pub mod provider_configs;
 pub mod short_links;
 pub mod templates;

@@ -1,0 +1,366 @@
+//! Connect flows: a site gets a short-lived, single-use connect token for one
+//! of its users (`POST /v1/users/{uid}/connect-tokens`), sends the user's
+//! browser to `GET /connect/{provider}`, which records a random state and
+//! redirects to the network's consent page; the network sends the browser
+//! back to `GET /connect/{provider}/callback`, where Herald exchanges the code,
+//! stores the connection and redirects to the site with the outcome. The site
+//! never handles the network's tokens, and nobody can connect an account to
+//! another user's uid.
+
+use crate::AppState;
+use crate::auth::AuthedApp;
+use crate::error::ApiError;
+use crate::openapi::Problem;
+use crate::routes::connections::check_uid;
+use actix_web::web::{Path, Query};
+use actix_web::{HttpResponse, get, post, web};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use herald_core::{AuthorizeRequest, CallbackParams, ProviderError};
+use herald_store::ConnectionUpsert;
+use herald_store::repo::app_keys::Permission;
+use herald_store::repo::oauth_states::{NewOauthState, TakenState};
+use hmac::{KeyInit, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// How long a connect token and a flow's state live.
+pub const FLOW_TTL_SECS: i64 = 600;
+const AUDIENCE: &str = "herald-connect";
+
+#[derive(Serialize, Deserialize)]
+struct ConnectClaims {
+    aud: String,
+    app: String,
+    uid: String,
+    iat: i64,
+    exp: i64,
+    jti: String,
+}
+
+/// Connect tokens are signed with a key derived from the admin key, so they
+/// can never pass for admin tokens (or the reverse).
+fn signing_key(state: &AppState) -> Result<Vec<u8>, ApiError> {
+    let admin = STANDARD
+        .decode(state.config.admin_key.expose())
+        .map_err(|_| ApiError::internal("the admin key is not base64"))?;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&admin).map_err(ApiError::internal)?;
+    mac.update(b"herald connect tokens v1");
+    Ok(mac.finalize().into_bytes().to_vec())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ConnectToken {
+    /// Pass as `connect_token` to `GET /connect/{provider}`; single use.
+    connect_token: String,
+    expires_at: String,
+}
+
+/// Mints a single-use connect token that binds a connect flow to this app and user.
+#[utoipa::path(
+    operation_id = "connect_tokens_create",
+    tag = "connections",
+    security(("app_jwt" = [])),
+    params(("uid" = String, Path, description = "The site's user id (1 to 256 characters)")),
+    responses(
+        (status = 201, description = "A token valid for 10 minutes", body = ConnectToken),
+        (status = 400, description = "Invalid `uid`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid app token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The app key lacks the connections permission", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/users/{uid}/connect-tokens")]
+async fn create_token(
+    state: web::Data<AppState>,
+    auth: AuthedApp,
+    uid: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let app = auth.require(Permission::Connections)?.clone();
+    check_uid(&uid)?;
+    let iat = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = ConnectClaims {
+        aud: AUDIENCE.into(),
+        app: app.id.clone(),
+        uid: uid.into_inner(),
+        iat,
+        exp: iat + FLOW_TTL_SECS,
+        jti: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(&signing_key(&state)?),
+    )
+    .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Created().json(ConnectToken {
+        connect_token: token,
+        expires_at: crate::views::iso(claims.exp * 1000),
+    }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+struct StartQuery {
+    /// From `POST /v1/users/{uid}/connect-tokens`.
+    connect_token: String,
+    /// Where the browser goes back to; must be within the app's domains.
+    redirect_uri: String,
+    /// Returned unchanged to `redirect_uri`.
+    state: Option<String>,
+}
+
+/// Hosts a redirect may go to: the app's domains, else its site's host.
+fn redirect_allowed(app: &herald_store::entities::apps::Model, uri: &url::Url) -> bool {
+    let host = uri.host_str().unwrap_or_default().to_ascii_lowercase();
+    let mut allowed = app.domains();
+    if allowed.is_empty()
+        && let Some(site) = app
+            .site_url
+            .as_deref()
+            .and_then(|s| url::Url::parse(s).ok())
+        && let Some(h) = site.host_str()
+    {
+        allowed.push(h.to_ascii_lowercase());
+    }
+    allowed
+        .iter()
+        .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+}
+
+fn callback_url(state: &AppState, provider: &str) -> String {
+    format!(
+        "{}/connect/{provider}/callback",
+        state.config.public_url.as_str().trim_end_matches('/')
+    )
+}
+
+/// Starts a connect flow: checks the token and redirect, records the flow, and
+/// redirects to the network's consent page.
+#[utoipa::path(
+    operation_id = "connect_start",
+    tag = "connections",
+    params(("provider" = String, Path, description = "A provider id or alias"), StartQuery),
+    responses(
+        (status = 302, description = "To the network's consent page", headers(("Location" = String, description = "The consent page"))),
+        (status = 400, description = "Invalid, expired or used connect token, or a redirect outside the app's domains", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown provider", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The provider has no connect flow or lacks settings", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/connect/{provider}")]
+async fn start(
+    state: web::Data<AppState>,
+    provider: Path<String>,
+    q: Query<StartQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let provider = state
+        .registry()
+        .get(&provider)
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound(format!("provider {provider}")))?;
+    let bad_token = || ApiError::field("connect_token", "invalid, expired or already used");
+    let mut v = Validation::new(Algorithm::HS256);
+    v.set_audience(&[AUDIENCE]);
+    v.set_required_spec_claims(&["exp", "aud"]);
+    v.leeway = 0;
+    let claims = jsonwebtoken::decode::<ConnectClaims>(
+        &q.connect_token,
+        &DecodingKey::from_secret(&signing_key(&state)?),
+        &v,
+    )
+    .map_err(|_| bad_token())?
+    .claims;
+    let app = state
+        .store
+        .app(&herald_core::AppId::from_stored(claims.app.clone()))
+        .await?
+        .filter(|a| !a.disabled)
+        .ok_or_else(bad_token)?;
+    let redirect = herald_core::action::check_http_url(&q.redirect_uri)
+        .map_err(|m| ApiError::field("redirect_uri", m))?;
+    if !redirect_allowed(&app, &redirect) {
+        return Err(ApiError::BadField {
+            code: "domain_not_allowed",
+            field: "redirect_uri".into(),
+            message: "must be within the app's domains (or its site's host)".into(),
+        });
+    }
+    if q.state.as_ref().is_some_and(|s| s.len() > 1000) {
+        return Err(ApiError::field("state", "must be at most 1000 characters"));
+    }
+    // Single use: recorded before the flow starts.
+    if !state
+        .store
+        .use_nonce(
+            &format!("connect:{}", app.id),
+            &claims.jti,
+            (claims.exp + 60) * 1000,
+        )
+        .await?
+    {
+        return Err(bad_token());
+    }
+    let http = state
+        .dispatcher
+        .http_ctx_for(&app.app_id(), provider.as_ref())
+        .await?;
+    let pkce = matches!(
+        provider.oauth().map(|o| o.flow),
+        Some(herald_core::FlowKind::OAuth2Pkce)
+    )
+    .then(|| URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()));
+    let flow_state = state
+        .store
+        .create_oauth_state(NewOauthState {
+            app_id: app.app_id(),
+            uid: claims.uid.clone(),
+            provider: provider.id().to_owned(),
+            redirect_uri: q.redirect_uri.clone(),
+            client_state: q.state.clone(),
+            pkce_verifier: pkce.clone().map(herald_core::Secret::from),
+            ttl_ms: FLOW_TTL_SECS * 1000,
+        })
+        .await?;
+    let challenge = pkce.map(|v| {
+        use sha2::Digest;
+        URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(v.as_bytes()))
+    });
+    let consent = provider
+        .authorize_url(
+            &AuthorizeRequest {
+                state: flow_state,
+                callback_url: callback_url(&state, provider.id()),
+                pkce_challenge: challenge,
+            },
+            &http,
+        )
+        .map_err(|e| ApiError::Unprocessable {
+            code: "no_connect_flow",
+            message: e.message().to_owned(),
+        })?;
+    Ok(HttpResponse::Found()
+        .insert_header(("Location", consent.to_string()))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish())
+}
+
+/// `redirect_uri` with the outcome added to its query.
+fn back_to_site(redirect_uri: &str, params: &[(&str, &str)]) -> HttpResponse {
+    let mut url = url::Url::parse(redirect_uri)
+        .unwrap_or_else(|_| url::Url::parse("about:blank").expect("literal"));
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+    }
+    HttpResponse::Found()
+        .insert_header(("Location", url.to_string()))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish()
+}
+
+/// The network's redirect back: exchanges the code, stores the connection and
+/// sends the browser back to the site with `status=connected` or `status=error`.
+#[utoipa::path(
+    operation_id = "connect_callback",
+    tag = "connections",
+    params(("provider" = String, Path, description = "A provider id or alias")),
+    responses(
+        (status = 302, description = "Back to the site's redirect_uri with status=connected or status=error&error=…", headers(("Location" = String, description = "The site's redirect_uri"))),
+        (status = 400, description = "No known flow state in the request", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown provider", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/connect/{provider}/callback")]
+async fn callback(
+    state: web::Data<AppState>,
+    provider: Path<String>,
+    q: Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    let provider = state
+        .registry()
+        .get(&provider)
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound(format!("provider {provider}")))?;
+    let query: BTreeMap<String, String> = q.into_inner().into_iter().collect();
+    let unknown = || ApiError::field("state", "unknown connect flow");
+    let flow_state = provider
+        .callback_state(&query)
+        .ok_or_else(unknown)?
+        .to_owned();
+    let row = match state.store.take_oauth_state(&flow_state).await? {
+        TakenState::Unknown => return Err(unknown()),
+        TakenState::Replayed(row) => return Ok(outcome(&row, Err("state_replayed"))),
+        TakenState::Expired(row) => return Ok(outcome(&row, Err("state_expired"))),
+        TakenState::Fresh(row) => row,
+    };
+    if row.provider != provider.id() {
+        return Ok(outcome(&row, Err("wrong_provider")));
+    }
+    let app_id = herald_core::AppId::from_stored(row.app_id.clone());
+    let http = state
+        .dispatcher
+        .http_ctx_for(&app_id, provider.as_ref())
+        .await?;
+    let cb = CallbackParams {
+        query,
+        callback_url: callback_url(&state, provider.id()),
+        pkce_verifier: state.store.oauth_pkce_verifier(&row)?,
+    };
+    let cred = match provider.exchange(&cb, &http).await {
+        Ok(c) => c,
+        Err(ProviderError::AuthRevoked { message, .. }) => {
+            tracing::info!(provider = provider.id(), reason = %message, "connect flow refused by the user or the network");
+            return Ok(outcome(&row, Err("access_denied")));
+        }
+        Err(e) => {
+            tracing::warn!(provider = provider.id(), error = %e, "connect flow: code exchange failed");
+            return Ok(outcome(&row, Err("exchange_failed")));
+        }
+    };
+    state
+        .store
+        .upsert_connection(ConnectionUpsert {
+            app_id,
+            uid: row.uid.clone(),
+            provider: provider.id().to_owned(),
+            provider_uid: cred.provider_uid.clone(),
+            display_name: cred.display_name.clone(),
+            url: None,
+            access_token: cred.access_token.clone(),
+            refresh_token: cred.refresh_token.clone(),
+            secret: cred.secret.clone(),
+            expires_at_ms: cred
+                .expires_at
+                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64),
+        })
+        .await?;
+    Ok(outcome(&row, Ok(provider.id())))
+}
+
+fn outcome(
+    row: &herald_store::entities::oauth_states::Model,
+    result: Result<&str, &str>,
+) -> HttpResponse {
+    let mut params: Vec<(&str, &str)> = match result {
+        Ok(provider) => vec![("status", "connected"), ("provider", provider)],
+        Err(error) => vec![
+            ("status", "error"),
+            ("provider", row.provider.as_str()),
+            ("error", error),
+        ],
+    };
+    if let Some(s) = &row.client_state {
+        params.push(("state", s));
+    }
+    back_to_site(&row.redirect_uri, &params)
+}
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_token).service(start).service(callback);
+}

@@ -1,0 +1,24 @@
+//! The `oauth_states` table.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "oauth_states")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub state: String,
+    pub app_id: String,
+    pub uid: String,
+    pub provider: String,
+    pub redirect_uri: String,
+    pub client_state: Option<String>,
+    pub pkce_verifier_enc: Option<String>,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
