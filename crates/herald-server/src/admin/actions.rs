@@ -3,7 +3,7 @@
 //! `unknown` delivery back in the queue.
 
 use super::auth::Admin;
-use super::{Page, audit, visible_app};
+use super::{audit, visible_app};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::openapi::{AdminActionPage, AdminActionView, Problem};
@@ -81,11 +81,7 @@ async fn search(
     q: Query<Search>,
 ) -> Result<HttpResponse, ApiError> {
     let app = visible_app(&state, &admin, &id).await?;
-    let limit = Page {
-        limit: q.limit,
-        cursor: None,
-    }
-    .limit()?;
+    let limit = super::limit(q.limit)?;
     if let Some(s) = &q.state
         && herald_store::DeliveryState::parse(s).is_none()
     {
@@ -94,16 +90,7 @@ async fn search(
             "one of queued, sending, published, failed, unknown, deleted",
         ));
     }
-    let provider = match &q.provider {
-        Some(p) => Some(
-            state
-                .registry()
-                .canonical(p)
-                .ok_or_else(|| ApiError::field("provider", format!("unknown provider {p:?}")))?
-                .to_owned(),
-        ),
-        None => None,
-    };
+    let provider = super::provider_filter(&state, q.provider.as_deref())?.map(str::to_owned);
     let filter = ActionFilter {
         uid: q.uid.clone(),
         provider,
@@ -115,9 +102,7 @@ async fn search(
         .store
         .list_actions(&app.app_id(), &filter, q.cursor.as_deref(), limit)
         .await?;
-    let next = (rows.len() as u64 == limit)
-        .then(|| rows.last().map(|r| r.action.id.clone()))
-        .flatten();
+    let next = super::next_cursor(&rows, limit, |r| &r.action.id);
     let items: Vec<Value> = rows.iter().map(|r| view(r, None)).collect();
     Ok(HttpResponse::Ok().json(json!({"items": items, "next_cursor": next})))
 }

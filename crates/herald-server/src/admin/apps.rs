@@ -219,9 +219,7 @@ async fn list(
         .store
         .list_apps(admin.scope(), page.cursor.as_deref(), limit)
         .await?;
-    let next = (rows.len() as u64 == limit)
-        .then(|| rows.last().map(|a| a.id.clone()))
-        .flatten();
+    let next = super::next_cursor(&rows, limit, |a| &a.id);
     let items: Vec<AppView> = rows.iter().map(AppView::from).collect();
     Ok(HttpResponse::Ok().json(json!({"items": items, "next_cursor": next})))
 }

@@ -1,7 +1,6 @@
 //! `GET /admin/v1/audit`: the audit log, newest first; an app-admin sees only
 //! its apps' entries.
 
-use super::Page;
 use super::auth::Admin;
 use crate::AppState;
 use crate::error::ApiError;
@@ -44,11 +43,7 @@ async fn list(
     admin: Admin,
     q: Query<Filter>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = Page {
-        limit: q.limit,
-        cursor: None,
-    }
-    .limit()?;
+    let limit = super::limit(q.limit)?;
     if let Some(a) = &q.app_id
         && !admin.sees(a)
     {
@@ -63,9 +58,7 @@ async fn list(
             limit,
         )
         .await?;
-    let next = (rows.len() as u64 == limit)
-        .then(|| rows.last().map(|r| r.id.clone()))
-        .flatten();
+    let next = super::next_cursor(&rows, limit, |r| &r.id);
     let items: Vec<Value> = rows
         .iter()
         .map(|r| {

@@ -2,7 +2,7 @@
 //! their health (never their tokens); an operator can remove one.
 
 use super::auth::Admin;
-use super::{Page, audit, visible_app};
+use super::{audit, visible_app};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::openapi::{AppConnectionPage, ConnectionList, Problem};
@@ -116,20 +116,8 @@ async fn list(
     q: Query<Filter>,
 ) -> Result<HttpResponse, ApiError> {
     let app = visible_app(&state, &admin, &id).await?;
-    let limit = Page {
-        limit: q.limit,
-        cursor: None,
-    }
-    .limit()?;
-    let provider = match &q.provider {
-        Some(p) => Some(
-            state
-                .registry()
-                .canonical(p)
-                .ok_or_else(|| ApiError::field("provider", format!("unknown provider {p:?}")))?,
-        ),
-        None => None,
-    };
+    let limit = super::limit(q.limit)?;
+    let provider = super::provider_filter(&state, q.provider.as_deref())?;
     let status = match &q.status {
         Some(s) => Some(
             ConnectionStatus::parse(s)
@@ -141,9 +129,7 @@ async fn list(
         .store
         .list_app_connections(&app.app_id(), provider, status, q.cursor.as_deref(), limit)
         .await?;
-    let next = (rows.len() as u64 == limit)
-        .then(|| rows.last().map(|c| c.id.clone()))
-        .flatten();
+    let next = super::next_cursor(&rows, limit, |c| &c.id);
     let items: Vec<serde_json::Value> = rows
         .iter()
         .map(|c| {

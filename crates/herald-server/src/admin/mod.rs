@@ -47,6 +47,36 @@ impl Page {
     }
 }
 
+/// A `limit` query value checked like [`Page::limit`].
+pub fn limit(limit: Option<u64>) -> Result<u64, ApiError> {
+    Page {
+        limit,
+        cursor: None,
+    }
+    .limit()
+}
+
+/// The cursor of the next page: the last row's id when the page is full.
+pub fn next_cursor<T>(rows: &[T], limit: u64, id: impl Fn(&T) -> &str) -> Option<String> {
+    (rows.len() as u64 == limit)
+        .then(|| rows.last().map(|r| id(r).to_owned()))
+        .flatten()
+}
+
+/// A `provider` filter as a canonical id (aliases accepted); 400 naming it.
+pub fn provider_filter(
+    state: &AppState,
+    name: Option<&str>,
+) -> Result<Option<&'static str>, ApiError> {
+    name.map(|p| {
+        state
+            .registry()
+            .canonical(p)
+            .ok_or_else(|| ApiError::field("provider", format!("unknown provider {p:?}")))
+    })
+    .transpose()
+}
+
 /// The app, if it exists and this operator may see it; otherwise 404.
 pub async fn visible_app(
     state: &AppState,
