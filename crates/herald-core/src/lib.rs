@@ -19,7 +19,7 @@ pub use ids::{ActionId, AppId, AttemptId, ConnectionId, DeliveryId};
 pub use outbound::{OutboundError, OutboundPolicy};
 pub use provider::{
     AccountInfo, ActionMeta, AuthorizeRequest, CallbackParams, Capabilities, Credential, FlowKind,
-    HttpCtx, IdempotencyKey, NativePost, OAuthSpec, Provider, ProviderDefaults, ProviderOption,
-    ProviderSettings, Published, RenderedAction, TextCounting,
+    HttpCtx, IdempotencyKey, NativePost, OAuthSpec, PasswordLogin, Provider, ProviderDefaults,
+    ProviderOption, ProviderSettings, Published, RegisteredClient, RenderedAction, TextCounting,
 };
 pub use secret::Secret;

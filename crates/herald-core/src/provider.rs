@@ -233,6 +233,26 @@ pub struct OAuthSpec {
     pub authorize_path: &'static str,
     pub token_path: &'static str,
     pub scopes: Vec<&'static str>,
+    /// The user names their server (`?instance=`, Mastodon): Herald registers
+    /// a client there once per app ([`Provider::register_client`]) and the
+    /// connection's `url` is that server.
+    pub per_instance: bool,
+}
+
+/// A client registered at a user-named server, cached per app and server.
+#[derive(Clone, Debug)]
+pub struct RegisteredClient {
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+/// An app-password login (Bluesky): handle or DID, the app password, and the
+/// account's server when the user named one (else the provider's API base).
+#[derive(Clone, Debug)]
+pub struct PasswordLogin {
+    pub identifier: String,
+    pub password: Secret,
+    pub service: Option<Url>,
 }
 
 /// An option an app may set for a provider (admin API), with its allowed
@@ -361,6 +381,47 @@ pub trait Provider: Send + Sync + 'static {
         Err(ProviderError::Unsupported {
             message: format!("{} has no connect flow", self.id()),
         })
+    }
+
+    /// Registers Herald as a client at a user-named server (`per_instance`
+    /// flows). `http.api_base` is that server and `http.client` the guarded
+    /// client. `callback_url` is the redirect URI to register.
+    async fn register_client(
+        &self,
+        _callback_url: &str,
+        _scopes: &[&str],
+        _http: &HttpCtx,
+    ) -> Result<RegisteredClient, ProviderError> {
+        Err(ProviderError::Unsupported {
+            message: format!("{} has no per-server client registration", self.id()),
+        })
+    }
+
+    /// Logs in with an app password (`FlowKind::AppPassword`) and returns the
+    /// credential; `Credential::url` is the account's server when it is not
+    /// the provider's API base. A refused password is `AuthRevoked`.
+    async fn login_password(
+        &self,
+        _login: &PasswordLogin,
+        _http: &HttpCtx,
+    ) -> Result<Credential, ProviderError> {
+        Err(ProviderError::Unsupported {
+            message: format!("{} has no app-password login", self.id()),
+        })
+    }
+
+    /// Revokes the credential at the network before Herald deletes it.
+    /// `Ok(false)`: the network has no revocation endpoint.
+    async fn revoke(&self, _cred: &Credential, _http: &HttpCtx) -> Result<bool, ProviderError> {
+        Ok(false)
+    }
+
+    /// Calls for an account go to the account's own server, stored as the
+    /// connection's `url` (Mastodon instance, Bluesky PDS). Herald then sets
+    /// `http.api_base` to it and `http.client` to the guarded client, since
+    /// the address came from a user.
+    fn account_server(&self) -> bool {
+        false
     }
 
     /// Exchanges the refresh token for a new credential.

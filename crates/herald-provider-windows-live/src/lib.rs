@@ -138,6 +138,7 @@ impl Provider for WindowsLive {
             authorize_path: "Connect.aspx",
             token_path: "AccessToken.aspx",
             scopes: vec![SCOPE_ACTIVITIES_UPDATE],
+            per_instance: false,
         })
     }
 

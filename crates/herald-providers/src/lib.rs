@@ -27,6 +27,10 @@ impl ProviderRegistry {
         r.register(Arc::new(herald_provider_windows_live::WindowsLive));
         #[cfg(feature = "webhook")]
         r.register(Arc::new(herald_provider_webhook::Webhook));
+        #[cfg(feature = "bluesky")]
+        r.register(Arc::new(herald_provider_bluesky::Bluesky));
+        #[cfg(feature = "mastodon")]
+        r.register(Arc::new(herald_provider_mastodon::Mastodon));
         r
     }
 
@@ -67,6 +71,10 @@ mod tests {
         assert_eq!(r.canonical("microsoft"), Some("messenger"));
         assert_eq!(r.canonical("webhook"), Some("webhook"));
         assert_eq!(r.canonical("myspace"), None);
-        assert_eq!(r.ids().collect::<Vec<_>>(), vec!["messenger", "webhook"]);
+        assert_eq!(r.canonical("bsky"), Some("bluesky"));
+        assert_eq!(
+            r.ids().collect::<Vec<_>>(),
+            vec!["bluesky", "mastodon", "messenger", "webhook"]
+        );
     }
 }
