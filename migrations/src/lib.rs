@@ -8,6 +8,7 @@ mod m20261125_000001_init;
 mod m20261125_000002_short_links;
 mod m20261125_000003_admin;
 mod m20261125_000004_oauth_states;
+mod m20261125_000005_connection_lifecycle;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_short_links::Migration),
             Box::new(m20261125_000003_admin::Migration),
             Box::new(m20261125_000004_oauth_states::Migration),
+            Box::new(m20261125_000005_connection_lifecycle::Migration),
         ]
     }
 }

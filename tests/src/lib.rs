@@ -127,7 +127,12 @@ impl HeraldBuilder {
             dir,
             env,
             _pg: pg,
-            http: reqwest::Client::new(),
+            // Idle connections are dropped before actix's 5 s keep-alive
+            // closes them, so a request never races a closing connection.
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(Duration::from_secs(2))
+                .build()
+                .expect("HTTP client"),
         };
         h.spawn().await;
         h

@@ -18,6 +18,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub master_key: Option<String>,
+    /// Older (or staged) master keys that decrypt but never encrypt, during a
+    /// rotation; also read from `<data_dir>/master.key.readable`.
+    #[serde(default)]
+    pub readable_master_keys: Vec<String>,
     /// Signs admin tokens; default: generated into `<data_dir>/admin.key`.
     pub admin_key: Option<String>,
     #[serde(deserialize_with = "herald_server::config::net_list")]

@@ -98,6 +98,18 @@ enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Re-encrypt every stored secret under the current master key (values
+    /// under keys in `readable_master_keys` are decrypted and rewritten).
+    /// Prints a JSON report. See docs/operations.md for the rolling procedure.
+    RotateMaster {
+        /// First generate a new master key into `<data_dir>/master.key`,
+        /// keeping the old one readable in `<data_dir>/master.key.readable`
+        /// (only when the key is not set in configuration).
+        #[arg(long)]
+        generate: bool,
+    },
+    /// Print a new random master key (base64 of 32 bytes).
+    GenerateMaster,
 }
 
 #[derive(Subcommand)]
@@ -162,6 +174,15 @@ fn main() -> Result<()> {
                         json,
                     },
             } => runtime::add_rsa_key(&cfg, &app, &public_key, json).await,
+            Command::Keys {
+                command: KeysCommand::RotateMaster { generate },
+            } => runtime::rotate_master(&cfg, generate).await,
+            Command::Keys {
+                command: KeysCommand::GenerateMaster,
+            } => {
+                println!("{}", herald_store::generate_master_key());
+                Ok(())
+            }
             Command::Admin {
                 command:
                     AdminCommand::Token {

@@ -138,11 +138,123 @@ pub fn admin_token(cfg: &Config, sub: &str, role: &str, apps: &[String], ttl: &s
     Ok(())
 }
 
+/// Keys that decrypt but never encrypt: `readable_master_keys` and the lines
+/// of `<data_dir>/master.key.readable`.
+fn readable_master_keys(cfg: &Config) -> Result<Vec<String>> {
+    let mut keys = cfg.readable_master_keys.clone();
+    let path = cfg.data_dir.join("master.key.readable");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        keys.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    Ok(keys)
+}
+
+/// `herald keys rotate-master`: optionally generates a new file-managed
+/// master key (the old one stays readable), then re-encrypts every stored
+/// secret under the current key and prints a JSON report.
+pub async fn rotate_master(cfg: &Config, generate: bool) -> Result<()> {
+    if generate {
+        if cfg.master_key.is_some() {
+            bail!(
+                "--generate rotates the key file in the data dir, but master_key is set in                  configuration: generate a key with `herald keys generate-master`, deploy it as                  master_key with the old one in readable_master_keys, then run rotate-master"
+            );
+        }
+        std::fs::create_dir_all(&cfg.data_dir)
+            .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
+        let old = master_key(cfg)?;
+        let readable = cfg.data_dir.join("master.key.readable");
+        append_private(&readable, &format!("{old}\n"))?;
+        let path = cfg.data_dir.join("master.key");
+        let tmp = cfg.data_dir.join("master.key.new");
+        let _ = std::fs::remove_file(&tmp);
+        write_private(&tmp, &generate_master_key())?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
+        warn!(
+            path = %path.display(),
+            "generated a new master key; the old one stays readable in master.key.readable \
+             until every value is re-encrypted. Back up the new key."
+        );
+        // Running nodes on this data dir reload the key files every few
+        // seconds: let them, so they can read what is re-encrypted next.
+        let wait = KEY_RELOAD * 2 + Duration::from_secs(1);
+        info!(
+            seconds = wait.as_secs(),
+            "waiting for running nodes to load the new key"
+        );
+        tokio::time::sleep(wait).await;
+    }
+    let store = open_store(cfg).await?;
+    let report = store
+        .reencrypt_all()
+        .await
+        .context("re-encrypting stored secrets")?;
+    let remaining = store.encrypted_key_ids().await?;
+    let others: u64 = remaining
+        .values()
+        .flat_map(|m| m.iter())
+        .filter(|(id, _)| **id != report.key_id)
+        .map(|(_, n)| n)
+        .sum();
+    println!(
+        "{}",
+        serde_json::json!({
+            "key_id": report.key_id,
+            "reencrypted": report.reencrypted,
+            "changed_meanwhile": report.changed_meanwhile,
+            "values_under_other_keys": others,
+        })
+    );
+    if others > 0 {
+        warn!(
+            others,
+            "some values are still under older keys (written meanwhile by a server that              encrypts with the old key): restart every node with the new key, then run              rotate-master again before removing the old key"
+        );
+    } else {
+        info!("every stored secret is under the current key; older keys may now be removed");
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn append_private(path: &std::path::Path, content: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn append_private(path: &std::path::Path, content: &str) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    f.write_all(content.as_bytes())?;
+    Ok(())
+}
+
 /// Opens (and migrates) the database.
 pub async fn open_store(cfg: &Config) -> Result<Store> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
-    let secrets = SecretBox::new(&master_key(cfg)?, &[]).context("master key")?;
+    let secrets =
+        SecretBox::new(&master_key(cfg)?, &readable_master_keys(cfg)?).context("master key")?;
     let url = cfg.database_url();
     let store = Store::connect(&url, secrets)
         .await
@@ -176,6 +288,7 @@ pub async fn serve(cfg: Config, with_api: bool) -> Result<()> {
     )
     .map_err(anyhow::Error::msg)?;
     let poller = dispatcher.start();
+    let key_watch = watch_key_files(&cfg, store.clone());
     info!(node = dispatcher.node_id(), database = %redact_url(&cfg.database_url()), "delivery workers started");
     if with_api {
         info!(bind = %cfg.bind, public_url = %cfg.public_url(), "Herald API listening");
@@ -200,7 +313,52 @@ pub async fn serve(cfg: Config, with_api: bool) -> Result<()> {
         .shutdown(Duration::from_secs(cfg.dispatch.http_timeout_seconds + 1))
         .await;
     poller.abort();
+    if let Some(w) = key_watch {
+        w.abort();
+    }
     Ok(())
+}
+
+/// How often a node re-reads file-managed master keys.
+const KEY_RELOAD: Duration = Duration::from_secs(5);
+
+/// With file-managed master keys, reloads them when the files change, so that
+/// `herald keys rotate-master --generate` on this data dir takes effect in a
+/// running node without a restart.
+fn watch_key_files(cfg: &Config, store: Store) -> Option<tokio::task::JoinHandle<()>> {
+    if cfg.master_key.is_some() {
+        return None;
+    }
+    let cfg = cfg.clone();
+    Some(tokio::spawn(async move {
+        let read = |cfg: &Config| -> Option<(String, Vec<String>)> {
+            let key = std::fs::read_to_string(cfg.data_dir.join("master.key")).ok()?;
+            Some((key.trim().to_owned(), readable_master_keys(cfg).ok()?))
+        };
+        let mut last = read(&cfg);
+        loop {
+            tokio::time::sleep(KEY_RELOAD).await;
+            let now = read(&cfg);
+            if now.is_none() || now == last {
+                continue;
+            }
+            let (key, readable) = now.clone().expect("checked");
+            match SecretBox::new(&key, &readable) {
+                Ok(b) => {
+                    info!(
+                        key_id = b.key_id(),
+                        readable = readable.len(),
+                        "master keys reloaded"
+                    );
+                    store.replace_secrets(b);
+                    last = now;
+                }
+                Err(e) => {
+                    warn!(error = %e, "master key files changed but do not hold valid keys; keeping the loaded ones")
+                }
+            }
+        }
+    }))
 }
 
 async fn shutdown_signal() {

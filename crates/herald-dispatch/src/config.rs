@@ -21,6 +21,13 @@ pub struct DispatchConfig {
     pub backoff_cap_ms: u64,
     /// Timeout of one network request.
     pub http_timeout_seconds: u64,
+    /// Tokens expiring within this lead time are refreshed in the background.
+    pub refresh_lead_seconds: u64,
+    /// Each connection's lead is shortened by a fixed fraction of up to this
+    /// much, so tokens that expire together are not all refreshed at once.
+    pub refresh_jitter: f64,
+    /// How often the background refresher looks; 0 turns it off.
+    pub refresh_interval_seconds: u64,
 }
 
 impl Default for DispatchConfig {
@@ -35,6 +42,9 @@ impl Default for DispatchConfig {
             backoff_factor: 2.0,
             backoff_cap_ms: 15 * 60 * 1000,
             http_timeout_seconds: 20,
+            refresh_lead_seconds: 600,
+            refresh_jitter: 0.2,
+            refresh_interval_seconds: 30,
         }
     }
 }
@@ -57,6 +67,9 @@ impl DispatchConfig {
         }
         if !(1.0..=10.0).contains(&self.backoff_factor) {
             return Err("dispatch.backoff_factor must be between 1 and 10".into());
+        }
+        if !(0.0..1.0).contains(&self.refresh_jitter) {
+            return Err("dispatch.refresh_jitter must be at least 0 and below 1".into());
         }
         if self.poll_interval_ms == 0 || self.batch_size == 0 {
             return Err(

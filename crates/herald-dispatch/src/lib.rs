@@ -7,9 +7,11 @@
 pub mod config;
 pub mod payload;
 pub mod policy;
+pub mod refresh;
 mod settings;
 mod worker;
 
 pub use config::{DispatchConfig, ProviderEntry, ProvidersConfig};
 pub use payload::{ActionPayload, ProviderChoice};
+pub use refresh::RefreshReason;
 pub use worker::Dispatcher;

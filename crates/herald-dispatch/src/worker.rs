@@ -6,6 +6,7 @@
 use crate::config::{DispatchConfig, ProvidersConfig};
 use crate::payload::ActionPayload;
 use crate::policy::{self, Decision};
+use crate::refresh::RefreshReason;
 use crate::settings;
 use herald_core::{
     AccountInfo, ActionId, ActionMeta, Credential, DeliveryId, IdempotencyKey, OutboundPolicy,
@@ -24,23 +25,23 @@ use tracing::{debug, error, info, warn};
 
 #[derive(Clone)]
 pub struct Dispatcher {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    store: Store,
-    registry: ProviderRegistry,
-    cfg: DispatchConfig,
-    providers: ProvidersConfig,
-    policy: OutboundPolicy,
-    client: reqwest::Client,
-    guarded: reqwest::Client,
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) registry: ProviderRegistry,
+    pub(crate) cfg: DispatchConfig,
+    pub(crate) providers: ProvidersConfig,
+    pub(crate) policy: OutboundPolicy,
+    pub(crate) client: reqwest::Client,
+    pub(crate) guarded: reqwest::Client,
     /// Identifies this process's leases.
-    node_id: String,
+    pub(crate) node_id: String,
     slots: Arc<Semaphore>,
     /// Woken after every recorded outcome (for `?wait=`).
     progress: Notify,
-    stopping: AtomicBool,
+    pub(crate) stopping: AtomicBool,
 }
 
 /// How a delivery came to a worker.
@@ -62,6 +63,8 @@ enum Stop {
 impl From<StoreError> for Stop {
     fn from(e: StoreError) -> Self {
         match e {
+            // A key that is not loaded yet (a rotation in progress) may be soon.
+            StoreError::Crypto(herald_store::CryptoError::UnknownKey(_)) => Stop::Store(e),
             // Unreadable stored data will not heal by retrying: fail it now.
             StoreError::Crypto(_) | StoreError::Corrupt(_) => Stop::Fail(ErrorInfo {
                 class: "rejected".into(),
@@ -147,7 +150,7 @@ impl Dispatcher {
     /// A fresh lease owner for one claim: the node plus a random tag, so that a
     /// worker whose lease expired and was reclaimed (even by this same node)
     /// can no longer renew or finish it.
-    fn lease_token(&self) -> String {
+    pub(crate) fn lease_token(&self) -> String {
         format!("{}:{}", self.inner.node_id, uuid_like())
     }
 
@@ -178,6 +181,55 @@ impl Dispatcher {
             &self.inner.guarded,
             &self.inner.policy,
         ))
+    }
+
+    /// The HTTP context for calls made with one connection's credential: for
+    /// providers whose accounts live on their own server (Mastodon, Bluesky),
+    /// calls go to the connection's server through the guarded client, with
+    /// the client Herald registered there.
+    pub async fn http_ctx_for_connection(
+        &self,
+        provider: &dyn Provider,
+        conn: &connections::Model,
+    ) -> Result<herald_core::HttpCtx, StoreError> {
+        let app = herald_core::AppId::from_stored(conn.app_id.clone());
+        let http = self.http_ctx_for(&app, provider).await?;
+        self.for_account(http, &app, provider, conn.url.as_deref())
+            .await
+    }
+
+    /// Points `http` at the account's own server (see
+    /// [`Provider::account_server`]) when the provider has one.
+    pub async fn for_account(
+        &self,
+        mut http: herald_core::HttpCtx,
+        app: &herald_core::AppId,
+        provider: &dyn Provider,
+        server: Option<&str>,
+    ) -> Result<herald_core::HttpCtx, StoreError> {
+        let Some(server) = server.filter(|_| provider.account_server()) else {
+            return Ok(http);
+        };
+        let Ok(base) = url::Url::parse(server) else {
+            return Err(StoreError::Corrupt(format!(
+                "the connection's server {server:?} is not a URL"
+            )));
+        };
+        http.api_base = base.clone();
+        http.consent_base = Some(base);
+        // The address came from a user: the SSRF-guarded client only.
+        http.client = http.guarded.clone();
+        if provider.oauth().is_some_and(|o| o.per_instance)
+            && let Some(c) = self
+                .inner
+                .store
+                .oauth_client(app, provider.id(), server)
+                .await?
+        {
+            http.settings.client_id = Some(c.client_id);
+            http.settings.client_secret = Some(c.client_secret);
+        }
+        Ok(http)
     }
 
     pub fn store(&self) -> &Store {
@@ -215,8 +267,11 @@ impl Dispatcher {
         }
     }
 
-    /// Runs the poller until [`Dispatcher::shutdown`].
+    /// Runs the poller, and the proactive token refresher, until
+    /// [`Dispatcher::shutdown`].
     pub fn start(&self) -> tokio::task::JoinHandle<()> {
+        let refresher = self.clone();
+        tokio::spawn(async move { refresher.refresh_loop().await });
         let this = self.clone();
         tokio::spawn(async move { this.poll_loop().await })
     }
@@ -374,7 +429,7 @@ impl Dispatcher {
                 let error = error_info_of(
                     "transient",
                     "store_unavailable",
-                    "the database failed before sending; nothing was sent",
+                    format!("reading stored data failed before sending ({e}); nothing was sent"),
                 );
                 let attempt = settled(d.attempts, "retry", &error);
                 let update = DeliveryUpdate::Retry {
@@ -464,6 +519,9 @@ impl Dispatcher {
             app_cfg.as_ref(),
         );
         let http = settings::http_ctx(settings, &inner.client, &inner.guarded, &inner.policy);
+        let http = self
+            .for_account(http, &app_id, provider.as_ref(), conn.url.as_deref())
+            .await?;
         let mut rendered = RenderedAction {
             action: payload.action,
             meta: ActionMeta {
@@ -578,7 +636,7 @@ impl Dispatcher {
                         }
                         Err(refresh_err) => {
                             return self
-                                .record_refresh_failure(&d, &job, attempt_no, refresh_err)
+                                .record_refresh_failure(&d, attempt_no, refresh_err)
                                 .await;
                         }
                     }
@@ -664,38 +722,16 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// The publish met an expired token: refresh it (once across nodes; a
+    /// refresh that another worker finished meanwhile is reused).
     async fn refresh(&self, job: &Job) -> Result<Credential, ProviderError> {
-        // Another worker may have refreshed this connection meanwhile (a network
-        // that rotates refresh tokens would refuse ours): use its token.
-        let unavailable = |e: StoreError| ProviderError::Transient {
-            status: None,
-            message: format!("reading the connection failed: {e}"),
-        };
-        let stored = self
-            .inner
-            .store
-            .connection(&job.conn.connection_id())
-            .await
-            .map_err(unavailable)?;
-        if let Some(current) = stored
-            && current.status() == ConnectionStatus::Active
-        {
-            let cred = self.inner.store.credential(&current).map_err(unavailable)?;
-            if cred.access_token != job.cred.access_token {
-                return Ok(cred);
-            }
-        }
-        let fresh = job.provider.refresh(&job.cred, &job.http).await?;
-        self.inner
-            .store
-            .store_refreshed(&job.conn.connection_id(), &fresh)
-            .await
-            .map_err(|e| ProviderError::Transient {
-                status: None,
-                message: format!("storing the refreshed token failed: {e}"),
-            })?;
-        info!(connection = %job.conn.id, provider = %job.conn.provider, "access token refreshed");
-        Ok(fresh)
+        self.refresh_connection(
+            &job.conn.connection_id(),
+            job.provider.as_ref(),
+            Some(&job.http),
+            RefreshReason::Expired(job.cred.access_token.clone()),
+        )
+        .await
     }
 
     /// The refresh itself failed: a transient failure retries later (the
@@ -703,7 +739,6 @@ impl Dispatcher {
     async fn record_refresh_failure(
         &self,
         d: &deliveries::Model,
-        job: &Job,
         attempt_no: i32,
         err: ProviderError,
     ) -> Result<(), StoreError> {
@@ -726,16 +761,7 @@ impl Dispatcher {
                 error: info.clone(),
             }
         } else {
-            if !transient {
-                inner
-                    .store
-                    .set_connection_status(
-                        &job.conn.connection_id(),
-                        ConnectionStatus::NeedsReauth,
-                        Some(info.message.clone()),
-                    )
-                    .await?;
-            }
+            // A refusal already marked the connection needs_reauth.
             DeliveryUpdate::Failed {
                 error: info.clone(),
             }

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod disconnect;
 pub mod error;
 pub mod gigya;
 pub mod json;

@@ -119,6 +119,11 @@ pub struct ConnectionView {
     pub last_refresh_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// When the user must act (`needs_reauth`, `revoked`): a connect flow for
+    /// them with a connect token valid 10 minutes; the site may append
+    /// `redirect_uri` and `state` (default: back to the app's site URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconnect_url: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -136,6 +141,7 @@ impl From<&connections::Model> for ConnectionView {
             expires_at: c.expires_at.map(iso),
             last_refresh_at: c.last_refresh_at.map(iso),
             last_error: c.last_error.clone(),
+            reconnect_url: None,
             created_at: iso(c.created_at),
             updated_at: iso(c.updated_at),
         }

@@ -15,8 +15,9 @@ use std::time::Duration;
 pub use crypto::{CryptoError, SecretBox, generate_master_key};
 pub use repo::actions::{ActionFilter, ActionRecord, CreateAction, CreateOutcome, NewDelivery};
 pub use repo::apps::{AppPatch, CreatedApp, NewApp};
-pub use repo::connections::{ConnectionStatus, ConnectionUpsert};
+pub use repo::connections::{ConnectionStatus, ConnectionUpsert, RefreshOutcome};
 pub use repo::deliveries::{AttemptRecord, DeliveryState, DeliveryUpdate};
+pub use repo::rotation::{ENCRYPTED_COLUMNS, RotationReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -37,7 +38,8 @@ pub fn now_ms() -> i64 {
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
-    secrets: Arc<SecretBox>,
+    /// Swappable, so a running node can load rotated keys.
+    secrets: Arc<std::sync::RwLock<Arc<SecretBox>>>,
 }
 
 impl Store {
@@ -63,8 +65,22 @@ impl Store {
         let db = Database::connect(opts).await?;
         Ok(Store {
             db,
-            secrets: Arc::new(secrets),
+            secrets: Arc::new(std::sync::RwLock::new(Arc::new(secrets))),
         })
+    }
+
+    /// The same database under other keys (a master-key rotation).
+    pub fn with_secrets(&self, secrets: SecretBox) -> Store {
+        Store {
+            db: self.db.clone(),
+            secrets: Arc::new(std::sync::RwLock::new(Arc::new(secrets))),
+        }
+    }
+
+    /// Replaces the keys of this store (and of its clones): a rotated master
+    /// key loaded by a running node.
+    pub fn replace_secrets(&self, secrets: SecretBox) {
+        *self.secrets.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(secrets);
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -93,8 +109,11 @@ impl Store {
         self.db.get_database_backend()
     }
 
-    pub fn secrets(&self) -> &SecretBox {
-        &self.secrets
+    pub fn secrets(&self) -> Arc<SecretBox> {
+        self.secrets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 

@@ -23,6 +23,10 @@ on_both_databases!(
     admin_resources_round_trip,
     failed_deliveries_are_redriven_and_actions_searched,
     oauth_states_are_taken_once,
+    every_secret_is_encrypted_and_rotates_to_a_new_master_key,
+    one_refresh_lease_per_connection,
+    refresh_outcomes_are_recorded,
+    oauth_clients_are_cached_per_instance,
 );
 
 async fn app(store: &Store) -> AppId {
@@ -638,6 +642,7 @@ async fn oauth_states_are_taken_once(store: Store) {
         redirect_uri: "https://site.example/back".into(),
         client_state: Some("s".into()),
         pkce_verifier: Some(Secret::new("verifier-xyz")),
+        instance: None,
         ttl_ms,
     };
     let state = store.create_oauth_state(new(60_000)).await.unwrap();
@@ -665,4 +670,425 @@ async fn oauth_states_are_taken_once(store: Store) {
         store.take_oauth_state("nope").await.unwrap(),
         TakenState::Unknown
     ));
+}
+
+/// Every value of every encrypted column, read raw from the database.
+async fn raw_encrypted_values(store: &Store) -> Vec<(String, String)> {
+    use sea_orm::ConnectionTrait;
+    use sea_orm::sea_query::{Alias, Query};
+    let mut out = Vec::new();
+    for &(table, _, column) in herald_store::ENCRYPTED_COLUMNS {
+        let q = Query::select()
+            .column(Alias::new(column))
+            .from(Alias::new(table))
+            .to_owned();
+        for row in store.db().query_all(&q).await.unwrap() {
+            let v: Option<String> = row.try_get("", column).unwrap();
+            if let Some(v) = v {
+                out.push((format!("{table}.{column}"), v));
+            }
+        }
+    }
+    out
+}
+
+async fn every_secret_is_encrypted_and_rotates_to_a_new_master_key(store: Store) {
+    use herald_core::RegisteredClient;
+    use herald_store::repo::oauth_states::NewOauthState;
+    use herald_store::repo::provider_configs::ProviderConfigInput;
+    use herald_store::{SecretBox, generate_master_key};
+    let (k1, k2) = (generate_master_key(), generate_master_key());
+    let store = store.with_secrets(SecretBox::new(&k1, &[]).unwrap());
+    // A value in every encrypted column.
+    let created = store
+        .create_app(NewApp {
+            name: "site".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let a = created.app.app_id();
+    let (new_secret, _) = store.rotate_app_secret(&a, 60_000).await.unwrap().unwrap();
+    let (key, key_secret) = store
+        .create_hmac_key(&a, &[herald_store::repo::app_keys::Permission::Publish])
+        .await
+        .unwrap();
+    store
+        .put_provider_config(
+            &a,
+            "messenger",
+            ProviderConfigInput {
+                enabled: true,
+                client_id: Some("cid".into()),
+                client_secret: Some(Secret::new("client-secret-plain")),
+                api_base: None,
+                consent_base: None,
+                options: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+    let mut c = conn(&a, "u1", "cid-1", "access-token-plain");
+    c.secret = Some(Secret::new("signing-secret-plain"));
+    let c = store.upsert_connection(c).await.unwrap();
+    let state = store
+        .create_oauth_state(NewOauthState {
+            app_id: a.clone(),
+            uid: "u1".into(),
+            provider: "mastodon".into(),
+            redirect_uri: "https://site.example/back".into(),
+            client_state: None,
+            pkce_verifier: Some(Secret::new("pkce-verifier-plain")),
+            instance: Some("https://mastodon.example".into()),
+            ttl_ms: 60_000,
+        })
+        .await
+        .unwrap();
+    store
+        .save_oauth_client(
+            &a,
+            "mastodon",
+            "https://mastodon.example",
+            "https://herald.example/cb",
+            &RegisteredClient {
+                client_id: "mcid".into(),
+                client_secret: Secret::new("instance-client-secret-plain"),
+            },
+        )
+        .await
+        .unwrap();
+    let plain = [
+        created.secret.expose().to_owned(),
+        new_secret.expose().to_owned(),
+        key_secret.expose().to_owned(),
+        "client-secret-plain".into(),
+        "access-token-plain".into(),
+        "access-token-plain-refresh".into(),
+        "signing-secret-plain".into(),
+        "pkce-verifier-plain".into(),
+        "instance-client-secret-plain".into(),
+    ];
+
+    // Raw database: every column holds a value, none in clear.
+    let k1_id = store.secrets().key_id().to_owned();
+    let raw = raw_encrypted_values(&store).await;
+    for &(table, _, column) in herald_store::ENCRYPTED_COLUMNS {
+        let name = format!("{table}.{column}");
+        assert!(
+            raw.iter().any(|(n, _)| *n == name),
+            "the test stores nothing in {name}"
+        );
+    }
+    for (name, v) in &raw {
+        assert!(v.starts_with(&format!("v1:{k1_id}:")), "{name}: {v}");
+        for p in &plain {
+            assert!(!v.contains(p.as_str()), "{name} holds a secret in clear");
+        }
+    }
+
+    // Rotate: the new key encrypts, the old one still reads.
+    let rotated = store.with_secrets(SecretBox::new(&k2, std::slice::from_ref(&k1)).unwrap());
+    let report = rotated.reencrypt_all().await.unwrap();
+    assert_eq!(report.changed_meanwhile, 0);
+    assert_eq!(
+        report.reencrypted.values().sum::<u64>() as usize,
+        raw.len(),
+        "{report:?}"
+    );
+    assert_eq!(
+        rotated
+            .reencrypt_all()
+            .await
+            .unwrap()
+            .reencrypted
+            .values()
+            .sum::<u64>(),
+        0,
+        "a second pass finds nothing left"
+    );
+
+    // Only the new key now: everything reads back, nothing is under the old key.
+    let only_new = store.with_secrets(SecretBox::new(&k2, &[]).unwrap());
+    let k2_id = only_new.secrets().key_id().to_owned();
+    for (name, v) in raw_encrypted_values(&only_new).await {
+        assert!(v.starts_with(&format!("v1:{k2_id}:")), "{name}: {v}");
+        for p in &plain {
+            assert!(!v.contains(p.as_str()), "{name} holds a secret in clear");
+        }
+    }
+    let app_row = only_new.app(&a).await.unwrap().unwrap();
+    let secrets = only_new.app_secrets(&app_row).unwrap();
+    assert!(secrets.contains(&new_secret) && secrets.contains(&created.secret));
+    let key = only_new
+        .key_by_user_key(&key.user_key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(only_new.key_secret(&key).unwrap().unwrap(), key_secret);
+    let cfg = only_new
+        .provider_config(&a, "messenger")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        cfg.settings.client_secret.unwrap().expose(),
+        "client-secret-plain"
+    );
+    let c = only_new
+        .connection(&c.connection_id())
+        .await
+        .unwrap()
+        .unwrap();
+    let cred = only_new.credential(&c).unwrap();
+    assert_eq!(cred.access_token.unwrap().expose(), "access-token-plain");
+    assert_eq!(
+        cred.refresh_token.unwrap().expose(),
+        "access-token-plain-refresh"
+    );
+    assert_eq!(cred.secret.unwrap().expose(), "signing-secret-plain");
+    let herald_store::repo::oauth_states::TakenState::Fresh(row) =
+        only_new.take_oauth_state(&state).await.unwrap()
+    else {
+        panic!("fresh state");
+    };
+    assert_eq!(
+        only_new
+            .oauth_pkce_verifier(&row)
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "pkce-verifier-plain"
+    );
+    let client = only_new
+        .oauth_client(&a, "mastodon", "https://mastodon.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        client.client_secret.expose(),
+        "instance-client-secret-plain"
+    );
+    let ids = only_new.encrypted_key_ids().await.unwrap();
+    assert!(
+        ids.values().all(|m| m.keys().all(|id| *id == k2_id)),
+        "{ids:?}"
+    );
+    // The old key alone can no longer read anything.
+    let only_old = store.with_secrets(SecretBox::new(&k1, &[]).unwrap());
+    assert!(only_old.credential(&c).is_err());
+}
+
+async fn one_refresh_lease_per_connection(store: Store) {
+    let a = app(&store).await;
+    let c = store
+        .upsert_connection(conn(&a, "u1", "cid-1", "tok"))
+        .await
+        .unwrap();
+    let id = c.connection_id();
+    assert!(
+        store
+            .take_refresh_lease(&id, "node-a", 60_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .take_refresh_lease(&id, "node-b", 60_000)
+            .await
+            .unwrap(),
+        "held by node-a"
+    );
+    // Racing takers: exactly one wins.
+    store.release_refresh_lease(&id, "node-a").await.unwrap();
+    let takers = (0..8).map(|i| {
+        let store = store.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            store
+                .take_refresh_lease(&id, &format!("n{i}"), 60_000)
+                .await
+                .unwrap()
+        })
+    });
+    let won = futures_count(takers).await;
+    assert_eq!(won, 1);
+    // An expired lease can be taken over.
+    let c2 = store
+        .upsert_connection(conn(&a, "u1", "cid-2", "tok2"))
+        .await
+        .unwrap();
+    let id2 = c2.connection_id();
+    assert!(store.take_refresh_lease(&id2, "dead", -1).await.unwrap());
+    assert!(
+        store
+            .take_refresh_lease(&id2, "alive", 60_000)
+            .await
+            .unwrap()
+    );
+    // Releasing someone else's lease does nothing.
+    store.release_refresh_lease(&id2, "dead").await.unwrap();
+    assert!(
+        !store
+            .take_refresh_lease(&id2, "third", 60_000)
+            .await
+            .unwrap()
+    );
+}
+
+async fn futures_count(handles: impl Iterator<Item = tokio::task::JoinHandle<bool>>) -> usize {
+    let mut n = 0;
+    for h in handles {
+        if h.await.unwrap() {
+            n += 1;
+        }
+    }
+    n
+}
+
+async fn refresh_outcomes_are_recorded(store: Store) {
+    use herald_core::Credential;
+    use herald_store::{ConnectionStatus, RefreshOutcome};
+    let a = app(&store).await;
+    let mut c = conn(&a, "u1", "cid-1", "old-access");
+    c.expires_at_ms = Some(now_ms() + 60_000);
+    let c = store.upsert_connection(c).await.unwrap();
+    let id = c.connection_id();
+    // Due within 10 minutes; not when the horizon is before its expiry.
+    let due = |h| {
+        let store = store.clone();
+        async move { store.connections_to_refresh(h, 10).await.unwrap().len() }
+    };
+    assert_eq!(due(now_ms() + 600_000).await, 1);
+    assert_eq!(due(now_ms()).await, 0);
+
+    // A transient failure backs off and keeps the connection active.
+    assert!(store.take_refresh_lease(&id, "w", 60_000).await.unwrap());
+    assert_eq!(due(now_ms() + 600_000).await, 0, "leased: not due");
+    store
+        .finish_refresh(
+            &id,
+            "w",
+            RefreshOutcome::Transient {
+                message: "503 from the network",
+                retry_at: now_ms() + 60_000,
+            },
+        )
+        .await
+        .unwrap();
+    let row = store.connection(&id).await.unwrap().unwrap();
+    assert_eq!(row.status(), ConnectionStatus::Active);
+    assert_eq!(row.refresh_failures, 1);
+    assert_eq!(row.last_error.as_deref(), Some("503 from the network"));
+    assert!(row.refresh_lease_owner.is_none(), "lease released");
+    assert_eq!(due(now_ms() + 600_000).await, 0, "backing off");
+
+    // A refreshed token is stored, rotated refresh token included.
+    assert!(store.take_refresh_lease(&id, "w2", 60_000).await.unwrap());
+    let fresh = Credential {
+        access_token: Some(Secret::new("new-access")),
+        refresh_token: Some(Secret::new("new-refresh")),
+        expires_at: Some(time::OffsetDateTime::now_utc() + time::Duration::hours(1)),
+        ..Default::default()
+    };
+    store
+        .finish_refresh(&id, "w2", RefreshOutcome::Refreshed(&fresh))
+        .await
+        .unwrap();
+    let row = store.connection(&id).await.unwrap().unwrap();
+    let cred = store.credential(&row).unwrap();
+    assert_eq!(cred.access_token.unwrap().expose(), "new-access");
+    assert_eq!(cred.refresh_token.unwrap().expose(), "new-refresh");
+    assert_eq!(row.refresh_failures, 0);
+    assert!(row.last_error.is_none() && row.last_refresh_at.is_some());
+    assert!(row.refresh_retry_at.is_none() && row.refresh_lease_owner.is_none());
+    assert_eq!(due(now_ms() + 600_000).await, 0, "expires in an hour");
+
+    // A refusal needs the user.
+    assert!(store.take_refresh_lease(&id, "w3", 60_000).await.unwrap());
+    store
+        .finish_refresh(
+            &id,
+            "w3",
+            RefreshOutcome::NeedsReauth {
+                message: "invalid_grant",
+            },
+        )
+        .await
+        .unwrap();
+    let row = store.connection(&id).await.unwrap().unwrap();
+    assert_eq!(row.status(), ConnectionStatus::NeedsReauth);
+    assert_eq!(row.last_error.as_deref(), Some("invalid_grant"));
+    assert_eq!(
+        due(now_ms() + 7_200_000).await,
+        0,
+        "needs_reauth is never refreshed"
+    );
+
+    // Reconnecting (a new credential for the same account) makes it healthy.
+    let again = store
+        .upsert_connection(conn(&a, "u1", "cid-1", "reconnected"))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), ConnectionStatus::Active);
+    assert!(again.last_error.is_none());
+}
+
+async fn oauth_clients_are_cached_per_instance(store: Store) {
+    use herald_core::RegisteredClient;
+    let a = app(&store).await;
+    let reg = |id: &str| RegisteredClient {
+        client_id: id.into(),
+        client_secret: Secret::new(format!("{id}-secret")),
+    };
+    assert!(
+        store
+            .oauth_client(&a, "mastodon", "https://one.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let first = store
+        .save_oauth_client(
+            &a,
+            "mastodon",
+            "https://one.example",
+            "https://h/cb",
+            &reg("c1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.client_id, "c1");
+    // A concurrent second registration loses: the first stored is used.
+    let second = store
+        .save_oauth_client(
+            &a,
+            "mastodon",
+            "https://one.example",
+            "https://h/cb",
+            &reg("c2"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.client_id, "c1");
+    assert_eq!(second.client_secret.expose(), "c1-secret");
+    let other = store
+        .save_oauth_client(
+            &a,
+            "mastodon",
+            "https://two.example",
+            "https://h/cb",
+            &reg("c3"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(other.client_id, "c3");
+    // They go with the app.
+    store.delete_app(&a).await.unwrap();
+    assert!(
+        store
+            .oauth_client(&a, "mastodon", "https://one.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

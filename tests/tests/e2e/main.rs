@@ -8,6 +8,7 @@ mod connect;
 mod crash;
 mod gigya;
 mod gigya_sdk;
+mod keys;
 mod messenger;
 mod webhook;
 

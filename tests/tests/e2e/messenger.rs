@@ -235,7 +235,132 @@ async fn a_refused_refresh_fails_the_delivery_and_flags_the_connection() {
         .await;
     assert_eq!(done["deliveries"][0]["state"], "failed");
     let conns = app.get("/v1/users/ana/connections").await;
-    assert_eq!(conns.body["connections"][0]["status"], "needs_reauth");
+    let c = &conns.body["connections"][0];
+    assert_eq!(c["status"], "needs_reauth");
+    assert!(
+        c["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("refresh_token_expired"),
+        "{c}"
+    );
+
+    // The site sends the user to reconnect_url: a ready connect flow that
+    // ends back on the app's site with a healthy connection.
+    Mock::given(method("POST"))
+        .and(path("/AccessToken.aspx"))
+        .and(body_string_contains("wrap_verification_code=vc-again"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            "wrap_access_token=tok-new&wrap_access_token_expires_in=3600&wrap_refresh_token=rt-new&uid=cid-42",
+        ))
+        .expect(1)
+        .mount(&wl)
+        .await;
+    let reconnect = c["reconnect_url"]
+        .as_str()
+        .expect("reconnect_url")
+        .to_owned();
+    assert!(
+        reconnect.starts_with(&format!("{}/connect/messenger?connect_token=", herald.base)),
+        "{reconnect}"
+    );
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = browser.get(&reconnect).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 302);
+    let consent = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let state = consent
+        .query_pairs()
+        .find(|(k, _)| k == "wrap_client_state")
+        .unwrap()
+        .1
+        .into_owned();
+    let r = browser
+        .get(format!("{}/connect/messenger/callback", herald.base))
+        .query(&[
+            ("wrap_verification_code", "vc-again"),
+            ("wrap_client_state", state.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 302);
+    let back = r.headers()["location"].to_str().unwrap();
+    assert!(
+        back.starts_with("https://site.example/?status=connected&provider=messenger"),
+        "{back}"
+    );
+    let conns = app.get("/v1/users/ana/connections").await;
+    let c = &conns.body["connections"][0];
+    assert_eq!(c["status"], "active", "{c}");
+    assert!(c.get("reconnect_url").is_none() && c.get("last_error").is_none());
+}
+
+#[tokio::test]
+async fn tokens_about_to_expire_are_refreshed_in_the_background() {
+    let wl = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/RefreshToken.aspx"))
+        .and(body_string_contains("wrap_refresh_token=refresh-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            "wrap_access_token=tok-bg&wrap_access_token_expires_in=7200&wrap_refresh_token=refresh-2",
+        ))
+        .expect(1)
+        .mount(&wl)
+        .await;
+    let herald = Herald::builder()
+        .messenger_at(&wl.uri())
+        .env("HERALD_DISPATCH__REFRESH_INTERVAL_SECONDS", "1")
+        .start()
+        .await;
+    let app = herald.create_app(Some("https://site.example/"));
+    // Expires in 5 minutes: within the default 10-minute lead.
+    let soon = (time::OffsetDateTime::now_utc() + time::Duration::minutes(5))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let r = app
+        .put(
+            "/v1/users/ana/connections/messenger",
+            &json!({
+                "access_token": "tok-old",
+                "refresh_token": "refresh-1",
+                "provider_uid": "cid-42",
+                "expires_at": soon,
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let c = loop {
+        let conns = app.get("/v1/users/ana/connections").await;
+        let c = conns.body["connections"][0].clone();
+        if c.get("last_refresh_at").is_some() || std::time::Instant::now() > deadline {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(c.get("last_refresh_at").is_some(), "not refreshed: {c}");
+    assert_eq!(c["status"], "active");
+    assert_ne!(c["expires_at"].as_str().unwrap(), soon, "new expiry");
+    // The next publish uses the refreshed token.
+    activities("tok-bg")
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"Id": "act-bg"})))
+        .expect(1)
+        .mount(&wl)
+        .await;
+    let a = app
+        .post(
+            "/v1/actions?wait=10000",
+            &json!({"uid": "ana", "action": link_action()}),
+        )
+        .await;
+    let done = app
+        .wait_final(a.body["id"].as_str().unwrap(), Duration::from_secs(30))
+        .await;
+    assert_eq!(done["deliveries"][0]["state"], "published", "{done}");
+    assert!(!herald.log().contains("tok-bg") && !herald.log().contains("refresh-2"));
 }
 
 #[tokio::test]

@@ -62,11 +62,15 @@ async fn remove(
 ) -> Result<HttpResponse, ApiError> {
     let (id, uid, connection_id) = path.into_inner();
     let app = visible_app(&state, &admin, &id).await?;
-    if !state
+    let conn = state
         .store
-        .delete_connection(&app.app_id(), &uid, &connection_id)
+        .connection(&herald_core::ConnectionId::from_stored(
+            connection_id.clone(),
+        ))
         .await?
-    {
+        .filter(|c| c.app_id == app.id && c.uid == uid)
+        .ok_or_else(|| ApiError::NotFound(format!("connection {connection_id}")))?;
+    if crate::disconnect::disconnect(&state, vec![conn]).await? == 0 {
         return Err(ApiError::NotFound(format!("connection {connection_id}")));
     }
     audit(

@@ -454,12 +454,14 @@ async fn remove_connection(
             let provider = state.registry().canonical(name).ok_or_else(|| {
                 GigyaError::invalid("provider", format!("unknown provider {name:?}"))
             })?;
-            if state
+            let conns: Vec<_> = state
                 .store
-                .delete_connections(&app, uid, provider, None)
+                .connections_of(&app, uid)
                 .await?
-                == 0
-            {
+                .into_iter()
+                .filter(|c| c.provider == provider)
+                .collect();
+            if crate::disconnect::disconnect(state, conns).await? == 0 {
                 return Err(GigyaError::new(
                     Code::NotConnected,
                     format!("User is not connected to {provider}"),
@@ -467,7 +469,8 @@ async fn remove_connection(
             }
         }
         None => {
-            state.store.delete_user_connections(&app, uid).await?;
+            let conns = state.store.connections_of(&app, uid).await?;
+            crate::disconnect::disconnect(state, conns).await?;
         }
     }
     Ok(Map::new())
@@ -479,9 +482,10 @@ async fn delete_account(
     p: &Params,
 ) -> Result<Map<String, Value>, GigyaError> {
     let uid = p.uid()?;
-    state
+    let conns = state
         .store
-        .delete_user_connections(&caller.app.app_id(), uid)
+        .connections_of(&caller.app.app_id(), uid)
         .await?;
+    crate::disconnect::disconnect(state, conns).await?;
     Ok(Map::new())
 }

@@ -190,7 +190,31 @@ async fn list(
     let app = auth.require(Permission::Read)?.clone();
     check_uid(&uid)?;
     let all = state.store.connections_of(&app.app_id(), &uid).await?;
-    let views: Vec<ConnectionView> = all.iter().map(ConnectionView::from).collect();
+    let mut views = Vec::with_capacity(all.len());
+    for c in &all {
+        let mut view = ConnectionView::from(c);
+        // The user must act: give the site a ready connect flow for them.
+        if c.status() != herald_store::ConnectionStatus::Active
+            && state
+                .registry()
+                .get(&c.provider)
+                .is_some_and(|p| p.oauth().is_some())
+        {
+            let server = state
+                .registry()
+                .get(&c.provider)
+                .filter(|p| p.oauth().is_some_and(|o| o.per_instance))
+                .and(c.url.as_deref());
+            view.reconnect_url = Some(crate::routes::connect::reconnect_url(
+                &state,
+                &app.id,
+                &uid,
+                &c.provider,
+                server,
+            )?);
+        }
+        views.push(view);
+    }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "connections": views })))
 }
 
@@ -227,15 +251,15 @@ async fn disconnect(
         .registry()
         .canonical(&provider_name)
         .ok_or_else(|| ApiError::NotFound(format!("provider {provider_name}")))?;
-    let removed = state
+    let only = query.get("provider_uid");
+    let conns: Vec<_> = state
         .store
-        .delete_connections(
-            &app.app_id(),
-            &uid,
-            provider,
-            query.get("provider_uid").map(String::as_str),
-        )
-        .await?;
+        .connections_of(&app.app_id(), &uid)
+        .await?
+        .into_iter()
+        .filter(|c| c.provider == provider && only.is_none_or(|p| *p == c.provider_uid))
+        .collect();
+    let removed = crate::disconnect::disconnect(&state, conns).await?;
     if removed == 0 {
         return Err(ApiError::NotFound(format!(
             "connection to {provider} for this user"

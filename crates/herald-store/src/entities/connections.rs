@@ -22,6 +22,12 @@ pub struct Model {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Who is refreshing the token now, and until when (one refresh at a time).
+    pub refresh_lease_owner: Option<String>,
+    pub refresh_lease_until: Option<i64>,
+    /// Consecutive transient refresh failures, and when to try again.
+    pub refresh_failures: i32,
+    pub refresh_retry_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

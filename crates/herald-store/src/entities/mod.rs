@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod delivery_attempts;
 pub mod link_clicks;
 pub mod nonces;
+pub mod oauth_clients;
 pub mod oauth_states;
 pub mod provider_configs;
 pub mod short_links;

@@ -5,8 +5,10 @@
 use crate::entities::connections;
 use crate::{Store, StoreError, now_ms};
 use herald_core::{AppId, ConnectionId, Credential, Secret};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 
 /// A connection's health.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +52,24 @@ pub struct ConnectionUpsert {
     pub expires_at_ms: Option<i64>,
 }
 
+/// How a token refresh ended, as recorded on the connection.
+pub enum RefreshOutcome<'a> {
+    Refreshed(&'a Credential),
+    /// 5xx, timeout, rate limit: the connection stays active; retry at `retry_at`.
+    Transient {
+        message: &'a str,
+        retry_at: i64,
+    },
+    /// Refused for good (`invalid_grant`, revoked): the user must reconnect.
+    NeedsReauth {
+        message: &'a str,
+    },
+}
+
+fn unix_ms(t: time::OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 impl connections::Model {
     pub fn connection_id(&self) -> ConnectionId {
         ConnectionId::from_stored(self.id.clone())
@@ -86,6 +106,10 @@ impl Store {
             last_error: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
+            refresh_lease_owner: Set(None),
+            refresh_lease_until: Set(None),
+            refresh_failures: Set(0),
+            refresh_retry_at: Set(None),
         };
         use connections::Column as C;
         connections::Entity::insert(row)
@@ -101,6 +125,8 @@ impl Store {
                         C::Status,
                         C::LastError,
                         C::UpdatedAt,
+                        C::RefreshFailures,
+                        C::RefreshRetryAt,
                     ])
                     .to_owned(),
             )
@@ -184,6 +210,15 @@ impl Store {
         Ok(q.all(self.db()).await?)
     }
 
+    /// Deletes a connection by id; `false` if it was already gone.
+    pub async fn delete_connection_by_id(&self, id: &ConnectionId) -> Result<bool, StoreError> {
+        Ok(connections::Entity::delete_by_id(id.as_str())
+            .exec(self.db())
+            .await?
+            .rows_affected
+            > 0)
+    }
+
     /// Deletes one of the user's connections by id; `false` if not found.
     pub async fn delete_connection(
         &self,
@@ -226,30 +261,132 @@ impl Store {
         })
     }
 
-    /// Stores a refreshed credential and marks the connection healthy.
-    pub async fn store_refreshed(
+    /// Takes the connection's refresh lease for `owner` when nobody holds it
+    /// (or the holder's lease ran out): one refresh at a time across nodes.
+    pub async fn take_refresh_lease(
         &self,
         id: &ConnectionId,
-        cred: &Credential,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<bool, StoreError> {
+        use connections::Column as C;
+        let now = now_ms();
+        let r = connections::Entity::update_many()
+            .col_expr(C::RefreshLeaseOwner, Expr::value(owner))
+            .col_expr(
+                C::RefreshLeaseUntil,
+                Expr::value(now.saturating_add(lease_ms)),
+            )
+            .filter(C::Id.eq(id.as_str()))
+            .filter(
+                Condition::any()
+                    .add(C::RefreshLeaseUntil.is_null())
+                    .add(C::RefreshLeaseUntil.lt(now)),
+            )
+            .exec(self.db())
+            .await?;
+        Ok(r.rows_affected == 1)
+    }
+
+    /// Records how a refresh ended and releases `owner`'s lease. A refreshed
+    /// token is stored even when the lease was lost meanwhile: on a network
+    /// that rotates refresh tokens, it is the only one that still works.
+    pub async fn finish_refresh(
+        &self,
+        id: &ConnectionId,
+        owner: &str,
+        outcome: RefreshOutcome<'_>,
     ) -> Result<(), StoreError> {
+        use connections::Column as C;
         let now = now_ms();
         let s = self.secrets();
-        connections::ActiveModel {
-            id: Set(id.to_string()),
-            access_token_enc: Set(s.encrypt_opt(cred.access_token.as_ref())),
-            refresh_token_enc: Set(s.encrypt_opt(cred.refresh_token.as_ref())),
-            expires_at: Set(cred
-                .expires_at
-                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)),
-            status: Set(ConnectionStatus::Active.as_str().to_owned()),
-            last_refresh_at: Set(Some(now)),
-            last_error: Set(None),
-            updated_at: Set(now),
-            ..Default::default()
+        let mut q = connections::Entity::update_many()
+            .col_expr(C::UpdatedAt, Expr::value(now))
+            .filter(C::Id.eq(id.as_str()));
+        match &outcome {
+            RefreshOutcome::Refreshed(cred) => {
+                q = q
+                    .col_expr(
+                        C::AccessTokenEnc,
+                        Expr::value(s.encrypt_opt(cred.access_token.as_ref())),
+                    )
+                    .col_expr(
+                        C::RefreshTokenEnc,
+                        Expr::value(s.encrypt_opt(cred.refresh_token.as_ref())),
+                    )
+                    .col_expr(C::ExpiresAt, Expr::value(cred.expires_at.map(unix_ms)))
+                    .col_expr(C::Status, Expr::value(ConnectionStatus::Active.as_str()))
+                    .col_expr(C::LastRefreshAt, Expr::value(now))
+                    .col_expr(C::LastError, Expr::value(Option::<String>::None))
+                    .col_expr(C::RefreshFailures, Expr::value(0))
+                    .col_expr(C::RefreshRetryAt, Expr::value(Option::<i64>::None));
+            }
+            RefreshOutcome::Transient { message, retry_at } => {
+                q = q
+                    .col_expr(C::LastError, Expr::value(message.to_string()))
+                    .col_expr(C::RefreshFailures, Expr::col(C::RefreshFailures).add(1))
+                    .col_expr(C::RefreshRetryAt, Expr::value(*retry_at))
+                    .filter(C::RefreshLeaseOwner.eq(owner));
+            }
+            RefreshOutcome::NeedsReauth { message } => {
+                q = q
+                    .col_expr(
+                        C::Status,
+                        Expr::value(ConnectionStatus::NeedsReauth.as_str()),
+                    )
+                    .col_expr(C::LastError, Expr::value(message.to_string()))
+                    .filter(C::RefreshLeaseOwner.eq(owner));
+            }
         }
-        .update(self.db())
-        .await?;
+        q.exec(self.db()).await?;
+        self.release_refresh_lease(id, owner).await
+    }
+
+    pub async fn release_refresh_lease(
+        &self,
+        id: &ConnectionId,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        use connections::Column as C;
+        connections::Entity::update_many()
+            .col_expr(C::RefreshLeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(C::RefreshLeaseUntil, Expr::value(Option::<i64>::None))
+            .filter(C::Id.eq(id.as_str()))
+            .filter(C::RefreshLeaseOwner.eq(owner))
+            .exec(self.db())
+            .await?;
         Ok(())
+    }
+
+    /// Active connections with a refresh token whose access token expires
+    /// before `horizon_ms`, not backing off and not being refreshed, soonest
+    /// first.
+    pub async fn connections_to_refresh(
+        &self,
+        horizon_ms: i64,
+        limit: u64,
+    ) -> Result<Vec<connections::Model>, StoreError> {
+        use connections::Column as C;
+        use sea_orm::QuerySelect;
+        let now = now_ms();
+        Ok(connections::Entity::find()
+            .filter(C::Status.eq(ConnectionStatus::Active.as_str()))
+            .filter(C::RefreshTokenEnc.is_not_null())
+            .filter(C::ExpiresAt.lt(horizon_ms))
+            .filter(
+                Condition::any()
+                    .add(C::RefreshRetryAt.is_null())
+                    .add(C::RefreshRetryAt.lte(now)),
+            )
+            .filter(
+                Condition::any()
+                    .add(C::RefreshLeaseUntil.is_null())
+                    .add(C::RefreshLeaseUntil.lt(now)),
+            )
+            .order_by_asc(C::ExpiresAt)
+            .limit(limit)
+            .all(self.db())
+            .await?)
     }
 
     pub async fn set_connection_status(

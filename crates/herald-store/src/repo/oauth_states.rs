@@ -14,6 +14,8 @@ pub struct NewOauthState {
     pub redirect_uri: String,
     pub client_state: Option<String>,
     pub pkce_verifier: Option<Secret>,
+    /// The user-named server of a per-instance flow.
+    pub instance: Option<String>,
     pub ttl_ms: i64,
 }
 
@@ -44,6 +46,7 @@ impl Store {
             expires_at: Set(now + new.ttl_ms),
             used_at: Set(None),
             created_at: Set(now),
+            instance: Set(new.instance),
         }
         .insert(self.db())
         .await?;

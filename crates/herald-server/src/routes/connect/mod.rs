@@ -5,7 +5,12 @@
 //! back to `GET /connect/{provider}/callback`, where Herald exchanges the code,
 //! stores the connection and redirects to the site with the outcome. The site
 //! never handles the network's tokens, and nobody can connect an account to
-//! another user's uid.
+//! another user's uid. Networks whose users name their own server (Mastodon)
+//! get a client registered there once per app; app-password networks
+//! (Bluesky) get a Herald-hosted login form instead of a consent page
+//! ([`password`]).
+
+pub mod password;
 
 use crate::AppState;
 use crate::auth::AuthedApp;
@@ -80,11 +85,25 @@ async fn create_token(
 ) -> Result<HttpResponse, ApiError> {
     let app = auth.require(Permission::Connections)?.clone();
     check_uid(&uid)?;
+    let (token, exp) = mint_connect_token(&state, &app.id, &uid)?;
+    Ok(HttpResponse::Created().json(ConnectToken {
+        connect_token: token,
+        expires_at: crate::views::iso(exp * 1000),
+    }))
+}
+
+/// A single-use connect token for `uid` of `app_id`, and when it expires
+/// (Unix seconds).
+pub fn mint_connect_token(
+    state: &AppState,
+    app_id: &str,
+    uid: &str,
+) -> Result<(String, i64), ApiError> {
     let iat = time::OffsetDateTime::now_utc().unix_timestamp();
     let claims = ConnectClaims {
         aud: AUDIENCE.into(),
-        app: app.id.clone(),
-        uid: uid.into_inner(),
+        app: app_id.to_owned(),
+        uid: uid.to_owned(),
         iat,
         exp: iat + FLOW_TTL_SECS,
         jti: uuid::Uuid::new_v4().simple().to_string(),
@@ -92,13 +111,33 @@ async fn create_token(
     let token = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
-        &EncodingKey::from_secret(&signing_key(&state)?),
+        &EncodingKey::from_secret(&signing_key(state)?),
     )
     .map_err(ApiError::internal)?;
-    Ok(HttpResponse::Created().json(ConnectToken {
-        connect_token: token,
-        expires_at: crate::views::iso(claims.exp * 1000),
-    }))
+    Ok((token, claims.exp))
+}
+
+/// Where the site sends a user whose connection needs them: a connect flow
+/// with a fresh connect token, back to the app's site (the site may append
+/// `redirect_uri` and `state`).
+pub fn reconnect_url(
+    state: &AppState,
+    app_id: &str,
+    uid: &str,
+    provider: &str,
+    server: Option<&str>,
+) -> Result<String, ApiError> {
+    let (token, _) = mint_connect_token(state, app_id, uid)?;
+    let mut url = url::Url::parse(&format!(
+        "{}/connect/{provider}",
+        state.config.public_url.as_str().trim_end_matches('/')
+    ))
+    .map_err(ApiError::internal)?;
+    url.query_pairs_mut().append_pair("connect_token", &token);
+    if let Some(s) = server {
+        url.query_pairs_mut().append_pair("instance", s);
+    }
+    Ok(url.to_string())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -106,9 +145,33 @@ struct StartQuery {
     /// From `POST /v1/users/{uid}/connect-tokens`.
     connect_token: String,
     /// Where the browser goes back to; must be within the app's domains.
-    redirect_uri: String,
+    /// Default: the app's site URL.
+    redirect_uri: Option<String>,
     /// Returned unchanged to `redirect_uri`.
     state: Option<String>,
+    /// The user's server, for networks where users name it (Mastodon):
+    /// `https://mastodon.example` or `mastodon.example`.
+    instance: Option<String>,
+}
+
+/// The origin (`scheme://host[:port]`) of a user-named server; `https://` is
+/// assumed when no scheme is given.
+pub fn server_origin(field: &str, raw: &str) -> Result<String, ApiError> {
+    let raw = raw.trim();
+    let with_scheme = if raw.contains("://") {
+        raw.to_owned()
+    } else {
+        format!("https://{raw}")
+    };
+    let url =
+        herald_core::action::check_http_url(&with_scheme).map_err(|m| ApiError::field(field, m))?;
+    if !url.path().trim_end_matches('/').is_empty() || url.query().is_some() {
+        return Err(ApiError::field(
+            field,
+            "must be a server address without a path, e.g. https://mastodon.example",
+        ));
+    }
+    Ok(url.origin().ascii_serialization())
 }
 
 /// Hosts a redirect may go to: the app's domains, else its site's host.
@@ -143,10 +206,11 @@ fn callback_url(state: &AppState, provider: &str) -> String {
     tag = "connections",
     params(("provider" = String, Path, description = "A provider id or alias"), StartQuery),
     responses(
+        (status = 200, description = "Herald's login form, for app-password networks (Bluesky)", content_type = "text/html"),
         (status = 302, description = "To the network's consent page", headers(("Location" = String, description = "The consent page"))),
-        (status = 400, description = "Invalid, expired or used connect token, or a redirect outside the app's domains", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid, expired or used connect token, a redirect outside the app's domains, or a missing or invalid `instance`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown provider", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The provider has no connect flow or lacks settings", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The provider has no connect flow or lacks settings, or registering Herald at the user's server failed", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -179,7 +243,12 @@ async fn start(
         .await?
         .filter(|a| !a.disabled)
         .ok_or_else(bad_token)?;
-    let redirect = herald_core::action::check_http_url(&q.redirect_uri)
+    let redirect_uri = q
+        .redirect_uri
+        .clone()
+        .or_else(|| app.site_url.clone())
+        .ok_or_else(|| ApiError::field("redirect_uri", "is required (the app has no site_url)"))?;
+    let redirect = herald_core::action::check_http_url(&redirect_uri)
         .map_err(|m| ApiError::field("redirect_uri", m))?;
     if !redirect_allowed(&app, &redirect) {
         return Err(ApiError::BadField {
@@ -191,6 +260,27 @@ async fn start(
     if q.state.as_ref().is_some_and(|s| s.len() > 1000) {
         return Err(ApiError::field("state", "must be at most 1000 characters"));
     }
+    let no_flow = || ApiError::Unprocessable {
+        code: "no_connect_flow",
+        message: format!("{} has no connect flow", provider.id()),
+    };
+    let spec = provider.oauth().ok_or_else(no_flow)?;
+    let instance = match (&q.instance, spec.per_instance) {
+        (Some(raw), true) => Some(server_origin("instance", raw)?),
+        (None, true) => {
+            return Err(ApiError::field(
+                "instance",
+                format!("is required: {} users name their server", provider.id()),
+            ));
+        }
+        (Some(_), false) => {
+            return Err(ApiError::field(
+                "instance",
+                format!("is not used by {}", provider.id()),
+            ));
+        }
+        (None, false) => None,
+    };
     // Single use: recorded before the flow starts.
     if !state
         .store
@@ -203,27 +293,57 @@ async fn start(
     {
         return Err(bad_token());
     }
-    let http = state
+    let mut http = state
         .dispatcher
         .http_ctx_for(&app.app_id(), provider.as_ref())
         .await?;
-    let pkce = matches!(
-        provider.oauth().map(|o| o.flow),
-        Some(herald_core::FlowKind::OAuth2Pkce)
-    )
-    .then(|| URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()));
-    let flow_state = state
-        .store
-        .create_oauth_state(NewOauthState {
-            app_id: app.app_id(),
-            uid: claims.uid.clone(),
-            provider: provider.id().to_owned(),
-            redirect_uri: q.redirect_uri.clone(),
-            client_state: q.state.clone(),
-            pkce_verifier: pkce.clone().map(herald_core::Secret::from),
-            ttl_ms: FLOW_TTL_SECS * 1000,
-        })
-        .await?;
+    let callback_to = callback_url(&state, provider.id());
+    if let Some(server) = &instance {
+        http = state
+            .dispatcher
+            .for_account(http, &app.app_id(), provider.as_ref(), Some(server))
+            .await?;
+        let registered = match state
+            .store
+            .oauth_client(&app.app_id(), provider.id(), server)
+            .await?
+        {
+            Some(c) => c,
+            None => {
+                let c = provider
+                    .register_client(&callback_to, &spec.scopes, &http)
+                    .await
+                    .map_err(|e| ApiError::UnprocessableField {
+                        code: "instance_registration_failed",
+                        field: "instance".into(),
+                        message: format!("registering Herald at {server} failed: {}", e.message()),
+                    })?;
+                tracing::info!(provider = provider.id(), instance = %server, "registered a client at the user's server");
+                state
+                    .store
+                    .save_oauth_client(&app.app_id(), provider.id(), server, &callback_to, &c)
+                    .await?
+            }
+        };
+        http.settings.client_id = Some(registered.client_id);
+        http.settings.client_secret = Some(registered.client_secret);
+    }
+    let pkce = matches!(spec.flow, herald_core::FlowKind::OAuth2Pkce)
+        .then(|| URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()));
+    let new_state = NewOauthState {
+        app_id: app.app_id(),
+        uid: claims.uid.clone(),
+        provider: provider.id().to_owned(),
+        redirect_uri,
+        client_state: q.state.clone(),
+        pkce_verifier: pkce.clone().map(herald_core::Secret::from),
+        instance: instance.clone(),
+        ttl_ms: FLOW_TTL_SECS * 1000,
+    };
+    let flow_state = state.store.create_oauth_state(new_state).await?;
+    if spec.flow == herald_core::FlowKind::AppPassword {
+        return Ok(password::form(provider.id(), &flow_state, None));
+    }
     let challenge = pkce.map(|v| {
         use sha2::Digest;
         URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(v.as_bytes()))
@@ -232,7 +352,7 @@ async fn start(
         .authorize_url(
             &AuthorizeRequest {
                 state: flow_state,
-                callback_url: callback_url(&state, provider.id()),
+                callback_url: callback_to,
                 pkce_challenge: challenge,
             },
             &http,
@@ -248,7 +368,7 @@ async fn start(
 }
 
 /// `redirect_uri` with the outcome added to its query.
-fn back_to_site(redirect_uri: &str, params: &[(&str, &str)]) -> HttpResponse {
+pub(crate) fn back_to_site(redirect_uri: &str, params: &[(&str, &str)]) -> HttpResponse {
     let mut url = url::Url::parse(redirect_uri)
         .unwrap_or_else(|_| url::Url::parse("about:blank").expect("literal"));
     {
@@ -307,6 +427,10 @@ async fn callback(
         .dispatcher
         .http_ctx_for(&app_id, provider.as_ref())
         .await?;
+    let http = state
+        .dispatcher
+        .for_account(http, &app_id, provider.as_ref(), row.instance.as_deref())
+        .await?;
     let cb = CallbackParams {
         query,
         callback_url: callback_url(&state, provider.id()),
@@ -323,15 +447,32 @@ async fn callback(
             return Ok(outcome(&row, Err("exchange_failed")));
         }
     };
+    store_connection(&state, &row, provider.as_ref(), cred).await?;
+    Ok(outcome(&row, Ok(provider.id())))
+}
+
+/// Stores the credential a flow obtained for the flow's app and user.
+pub(crate) async fn store_connection(
+    state: &AppState,
+    row: &herald_store::entities::oauth_states::Model,
+    provider: &dyn herald_core::Provider,
+    cred: herald_core::Credential,
+) -> Result<(), ApiError> {
+    // The account's server: what the network said, else the one the user named.
+    let url = if provider.account_server() {
+        cred.url.clone().or_else(|| row.instance.clone())
+    } else {
+        cred.url.clone()
+    };
     state
         .store
         .upsert_connection(ConnectionUpsert {
-            app_id,
+            app_id: herald_core::AppId::from_stored(row.app_id.clone()),
             uid: row.uid.clone(),
             provider: provider.id().to_owned(),
             provider_uid: cred.provider_uid.clone(),
             display_name: cred.display_name.clone(),
-            url: None,
+            url,
             access_token: cred.access_token.clone(),
             refresh_token: cred.refresh_token.clone(),
             secret: cred.secret.clone(),
@@ -340,10 +481,10 @@ async fn callback(
                 .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64),
         })
         .await?;
-    Ok(outcome(&row, Ok(provider.id())))
+    Ok(())
 }
 
-fn outcome(
+pub(crate) fn outcome(
     row: &herald_store::entities::oauth_states::Model,
     result: Result<&str, &str>,
 ) -> HttpResponse {
@@ -362,5 +503,8 @@ fn outcome(
 }
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(create_token).service(start).service(callback);
+    cfg.service(create_token)
+        .service(start)
+        .service(callback)
+        .service(password::login);
 }

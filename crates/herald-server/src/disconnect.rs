@@ -1,0 +1,68 @@
+//! Disconnecting accounts, for every route that does it (/v1, admin, Gigya):
+//! the token is revoked at the network where it has a revocation endpoint,
+//! then the connection and its stored tokens are deleted. A revocation that
+//! fails is logged and does not keep the tokens: the user asked for them to
+//! be gone.
+
+use crate::AppState;
+use herald_store::StoreError;
+use herald_store::entities::connections;
+use std::time::Duration;
+
+/// How long one revocation may take before the connection is deleted anyway.
+const REVOKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Revokes, then deletes, `conns`; returns how many were deleted.
+pub async fn disconnect(
+    state: &AppState,
+    conns: Vec<connections::Model>,
+) -> Result<u64, StoreError> {
+    futures::future::join_all(conns.iter().map(|c| revoke(state, c))).await;
+    let mut deleted = 0;
+    for c in &conns {
+        if state
+            .store
+            .delete_connection_by_id(&c.connection_id())
+            .await?
+        {
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
+async fn revoke(state: &AppState, conn: &connections::Model) {
+    let Some(provider) = state.registry().get(&conn.provider).cloned() else {
+        return;
+    };
+    let http = match state
+        .dispatcher
+        .http_ctx_for_connection(provider.as_ref(), conn)
+        .await
+    {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(connection = %conn.id, error = %e, "cannot revoke: settings unavailable");
+            return;
+        }
+    };
+    let cred = match state.store.credential(conn) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(connection = %conn.id, error = %e, "cannot revoke: stored token unreadable");
+            return;
+        }
+    };
+    match tokio::time::timeout(REVOKE_TIMEOUT, provider.revoke(&cred, &http)).await {
+        Ok(Ok(true)) => {
+            tracing::info!(connection = %conn.id, provider = %conn.provider, "token revoked at the network")
+        }
+        Ok(Ok(false)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(connection = %conn.id, provider = %conn.provider, error = %e, "revoking the token at the network failed; deleting it anyway")
+        }
+        Err(_) => {
+            tracing::warn!(connection = %conn.id, provider = %conn.provider, "revoking the token at the network timed out; deleting it anyway")
+        }
+    }
+}

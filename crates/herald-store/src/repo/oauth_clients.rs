@@ -1,0 +1,60 @@
+//! Clients Herald registered at user-named servers (a Mastodon instance), one
+//! per app, provider and server, so each server sees one registration per site.
+
+use crate::entities::oauth_clients;
+use crate::{Store, StoreError, now_ms};
+use herald_core::{AppId, RegisteredClient};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+
+impl Store {
+    /// The client registered for this app at `instance`, if any.
+    pub async fn oauth_client(
+        &self,
+        app: &AppId,
+        provider: &str,
+        instance: &str,
+    ) -> Result<Option<RegisteredClient>, StoreError> {
+        let Some(row) = oauth_clients::Entity::find()
+            .filter(oauth_clients::Column::AppId.eq(app.as_str()))
+            .filter(oauth_clients::Column::Provider.eq(provider))
+            .filter(oauth_clients::Column::Instance.eq(instance))
+            .one(self.db())
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(RegisteredClient {
+            client_id: row.client_id,
+            client_secret: self.secrets().decrypt(&row.client_secret_enc)?,
+        }))
+    }
+
+    /// Stores a registration; when two flows registered at once, the first
+    /// stored wins and is returned (the other registration is never used).
+    pub async fn save_oauth_client(
+        &self,
+        app: &AppId,
+        provider: &str,
+        instance: &str,
+        redirect_uri: &str,
+        client: &RegisteredClient,
+    ) -> Result<RegisteredClient, StoreError> {
+        use oauth_clients::Column as C;
+        oauth_clients::Entity::insert(oauth_clients::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            app_id: Set(app.to_string()),
+            provider: Set(provider.to_owned()),
+            instance: Set(instance.to_owned()),
+            client_id: Set(client.client_id.clone()),
+            client_secret_enc: Set(self.secrets().encrypt(client.client_secret.expose())),
+            redirect_uri: Set(redirect_uri.to_owned()),
+            created_at: Set(now_ms()),
+        })
+        .on_conflict_do_nothing_on([C::AppId, C::Provider, C::Instance])
+        .exec(self.db())
+        .await?;
+        self.oauth_client(app, provider, instance)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("stored oauth client vanished".into()))
+    }
+}

@@ -1,0 +1,91 @@
+//! Master-key rotation against a running server: `herald keys rotate-master
+//! --generate` re-encrypts every stored secret under a new key while the
+//! server keeps publishing (it reloads the key files), the old key can then
+//! be dropped, and the raw SQLite files never hold a token in clear.
+
+use crate::{connect_messenger, link_action, link_activity_body};
+use herald_e2e::{Herald, e2e_database};
+use serde_json::{Value, json};
+use std::time::Duration;
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+async fn publish(app: &herald_e2e::TestApp) -> Value {
+    let a = app
+        .post(
+            "/v1/actions",
+            &json!({"uid": "ana", "action": link_action()}),
+        )
+        .await;
+    assert_eq!(a.status, 202, "{:?}", a.body);
+    app.wait_final(a.body["id"].as_str().unwrap(), Duration::from_secs(30))
+        .await
+}
+
+#[tokio::test]
+async fn rotating_the_master_key_keeps_a_running_server_publishing() {
+    let wl = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/V4.1/cid-cid-42/MyActivities"))
+        .and(header("authorization", "WRAP access_token=tok-1"))
+        .and(body_json(link_activity_body()))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"Id": "act-1"})))
+        .expect(3)
+        .mount(&wl)
+        .await;
+    let mut herald = Herald::builder().messenger_at(&wl.uri()).start().await;
+    let app = herald.create_app(Some("https://site.example/"));
+    connect_messenger(&app, "ana", "tok-1").await;
+    assert_eq!(publish(&app).await["deliveries"][0]["state"], "published");
+    let dir = herald.dir.path().to_owned();
+    let old_key = std::fs::read_to_string(dir.join("master.key")).unwrap();
+
+    let out = herald.cli(&["keys", "rotate-master", "--generate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let new_key = std::fs::read_to_string(dir.join("master.key")).unwrap();
+    assert_ne!(new_key.trim(), old_key.trim());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("master.key.readable"))
+            .unwrap()
+            .trim(),
+        old_key.trim()
+    );
+    assert!(report["reencrypted"]["connections.access_token_enc"].as_u64() >= Some(1));
+    assert!(report["reencrypted"]["apps.secret_enc"].as_u64() >= Some(1));
+    assert_eq!(report["values_under_other_keys"], 0, "{report}");
+
+    // The running server loaded the new key: it still reads the token and
+    // the app secret (re-encrypted under the new key) and publishes.
+    assert_eq!(publish(&app).await["deliveries"][0]["state"], "published");
+    assert!(herald.log().contains("master keys reloaded"));
+
+    // Drop the old key: everything is readable with the new one alone.
+    std::fs::remove_file(dir.join("master.key.readable")).unwrap();
+    herald.restart().await;
+    assert_eq!(publish(&app).await["deliveries"][0]["state"], "published");
+    let conns = app.get("/v1/users/ana/connections").await;
+    assert_eq!(conns.body["connections"][0]["status"], "active");
+
+    if e2e_database() == "sqlite" {
+        // The raw database files (and the log) hold no token in clear.
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("herald.db") || name == "herald.log" {
+                let bytes = std::fs::read(&p).unwrap();
+                for secret in ["tok-1", "refresh-1"] {
+                    assert!(
+                        !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                        "{name} holds {secret} in clear"
+                    );
+                }
+            }
+        }
+    }
+    wl.verify().await;
+}
