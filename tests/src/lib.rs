@@ -3,6 +3,8 @@
 //! `HERALD_E2E_DATABASE=postgres`), creates apps with its CLI, and talks to it
 //! over HTTP with freshly minted app JWTs.
 
+pub mod peers;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;

@@ -383,6 +383,17 @@ pub trait Provider: Send + Sync + 'static {
         })
     }
 
+    /// Every account one consent connects (Facebook: each Page the user
+    /// manages, with its own token). Default: the one account of
+    /// [`Provider::exchange`].
+    async fn exchange_accounts(
+        &self,
+        cb: &CallbackParams,
+        http: &HttpCtx,
+    ) -> Result<Vec<Credential>, ProviderError> {
+        Ok(vec![self.exchange(cb, http).await?])
+    }
+
     /// Registers Herald as a client at a user-named server (`per_instance`
     /// flows). `http.api_base` is that server and `http.client` the guarded
     /// client. `callback_url` is the redirect URI to register.

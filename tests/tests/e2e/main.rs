@@ -4,11 +4,13 @@
 
 mod admin;
 mod api;
+mod bluesky;
 mod connect;
 mod crash;
 mod gigya;
 mod gigya_sdk;
 mod keys;
+mod mastodon;
 mod messenger;
 mod webhook;
 

@@ -436,7 +436,14 @@ async fn callback(
         callback_url: callback_url(&state, provider.id()),
         pkce_verifier: state.store.oauth_pkce_verifier(&row)?,
     };
-    let cred = match provider.exchange(&cb, &http).await {
+    let creds = match provider.exchange_accounts(&cb, &http).await {
+        Ok(c) if c.is_empty() => {
+            tracing::info!(
+                provider = provider.id(),
+                "connect flow: the consent gave no account to connect"
+            );
+            return Ok(outcome(&row, Err("no_account")));
+        }
         Ok(c) => c,
         Err(ProviderError::AuthRevoked { message, .. }) => {
             tracing::info!(provider = provider.id(), reason = %message, "connect flow refused by the user or the network");
@@ -447,7 +454,9 @@ async fn callback(
             return Ok(outcome(&row, Err("exchange_failed")));
         }
     };
-    store_connection(&state, &row, provider.as_ref(), cred).await?;
+    for cred in creds {
+        store_connection(&state, &row, provider.as_ref(), cred).await?;
+    }
     Ok(outcome(&row, Ok(provider.id())))
 }
 
