@@ -31,6 +31,12 @@ impl ProviderRegistry {
         r.register(Arc::new(herald_provider_bluesky::Bluesky));
         #[cfg(feature = "mastodon")]
         r.register(Arc::new(herald_provider_mastodon::Mastodon));
+        #[cfg(feature = "facebook")]
+        r.register(Arc::new(herald_provider_facebook::Facebook));
+        #[cfg(feature = "linkedin")]
+        r.register(Arc::new(herald_provider_linkedin::LinkedIn));
+        #[cfg(feature = "x")]
+        r.register(Arc::new(herald_provider_x::X));
         r
     }
 
@@ -72,9 +78,21 @@ mod tests {
         assert_eq!(r.canonical("webhook"), Some("webhook"));
         assert_eq!(r.canonical("myspace"), None);
         assert_eq!(r.canonical("bsky"), Some("bluesky"));
+        assert_eq!(r.canonical("FB"), Some("facebook"));
+        assert_eq!(r.canonical("facebook"), Some("facebook"));
+        assert_eq!(r.canonical("Twitter"), Some("x"));
+        assert_eq!(r.canonical("tw"), Some("x"));
         assert_eq!(
             r.ids().collect::<Vec<_>>(),
-            vec!["bluesky", "mastodon", "messenger", "webhook"]
+            vec![
+                "bluesky",
+                "facebook",
+                "linkedin",
+                "mastodon",
+                "messenger",
+                "webhook",
+                "x"
+            ]
         );
     }
 }
