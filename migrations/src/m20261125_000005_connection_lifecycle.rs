@@ -1,6 +1,7 @@
 //! Connection lifecycle: a refresh lease on each connection (one refresh at a
 //! time across nodes), the backoff state of failed refreshes, the instance a
-//! connect flow targets, and the clients Herald registered at user-named
+//! connect flow targets, the browser it is bound to and its login attempts,
+//! and the clients Herald registered at user-named
 //! servers (Mastodon instances), cached per app.
 
 use sea_orm_migration::{prelude::*, schema::*};
@@ -21,6 +22,8 @@ enum Connections {
 enum OauthStates {
     Table,
     Instance,
+    BrowserHash,
+    Attempts,
 }
 
 #[derive(DeriveIden)]
@@ -61,13 +64,20 @@ impl MigrationTrait for Migration {
             )
             .await?;
         }
-        m.alter_table(
-            Table::alter()
-                .table(OauthStates::Table)
-                .add_column(text_null(OauthStates::Instance))
-                .to_owned(),
-        )
-        .await?;
+        for col in [
+            text_null(OauthStates::Instance),
+            text_null(OauthStates::BrowserHash),
+            integer(OauthStates::Attempts).default(0).to_owned(),
+        ] {
+            let mut col = col;
+            m.alter_table(
+                Table::alter()
+                    .table(OauthStates::Table)
+                    .add_column(&mut col)
+                    .to_owned(),
+            )
+            .await?;
+        }
         m.create_table(
             Table::create()
                 .table(OauthClients::Table)
@@ -104,13 +114,19 @@ impl MigrationTrait for Migration {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(OauthClients::Table).to_owned())
             .await?;
-        m.alter_table(
-            Table::alter()
-                .table(OauthStates::Table)
-                .drop_column(OauthStates::Instance)
-                .to_owned(),
-        )
-        .await?;
+        for col in [
+            OauthStates::Instance,
+            OauthStates::BrowserHash,
+            OauthStates::Attempts,
+        ] {
+            m.alter_table(
+                Table::alter()
+                    .table(OauthStates::Table)
+                    .drop_column(col)
+                    .to_owned(),
+            )
+            .await?;
+        }
         for col in [
             Connections::RefreshLeaseOwner,
             Connections::RefreshLeaseUntil,

@@ -394,3 +394,20 @@ pub async fn answer(r: reqwest::Response) -> Answer {
         content_type,
     }
 }
+
+/// The `name=value` of the connect-flow cookie Herald set on `r`: what the
+/// same browser sends on the flow's callback or login.
+pub fn flow_cookie(r: &reqwest::Response) -> String {
+    let set = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("herald_flow=") || v.starts_with("__Host-herald_flow="))
+        .unwrap_or_else(|| panic!("no flow cookie in {:?}", r.headers()));
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    set.split(';').next().unwrap().to_owned()
+}

@@ -208,6 +208,7 @@ pub async fn rotate_master(cfg: &Config, generate: bool) -> Result<()> {
             "key_id": report.key_id,
             "reencrypted": report.reencrypted,
             "changed_meanwhile": report.changed_meanwhile,
+            "unreadable": report.unreadable,
             "values_under_other_keys": others,
         })
     );

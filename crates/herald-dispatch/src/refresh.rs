@@ -43,13 +43,14 @@ fn unavailable(e: StoreError) -> ProviderError {
     }
 }
 
-/// Retryable refresh failures: the connection stays active.
-fn transient(e: &ProviderError) -> bool {
+/// Refusals that only the user can fix (the grant is expired, revoked or
+/// denied): the connection then needs them. Anything else (network trouble,
+/// a refused client registration, an address the policy now refuses) backs
+/// off and leaves the connection active with the error recorded.
+fn needs_user(e: &ProviderError) -> bool {
     matches!(
         e,
-        ProviderError::Transient { .. }
-            | ProviderError::RateLimited { .. }
-            | ProviderError::Unknown { .. }
+        ProviderError::AuthRevoked { .. } | ProviderError::AuthExpired { .. }
     )
 }
 
@@ -62,6 +63,12 @@ pub fn jittered_lead(lead_ms: i64, jitter: f64, connection_id: &str) -> i64 {
     for b in connection_id.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
+    // FNV's high bits barely differ between similar ids: mix them (fmix64).
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
     let fraction = (h >> 11) as f64 / (1u64 << 53) as f64;
     lead_ms - (lead_ms as f64 * jitter * fraction) as i64
 }
@@ -166,88 +173,145 @@ impl Dispatcher {
     ) -> Result<Credential, ProviderError> {
         let store = &self.inner.store;
         let id = conn.connection_id();
-        let http = match http {
-            Some(h) => h.clone(),
-            None => match self.http_ctx_for_connection(provider, conn).await {
-                Ok(h) => h,
-                Err(e) => {
-                    let _ = store.release_refresh_lease(&id, owner).await;
-                    return Err(unavailable(e));
-                }
-            },
+        let started_from = conn.refresh_token_enc.as_deref();
+        let local = |message: String| ProviderError::Transient {
+            status: None,
+            message,
         };
-        let old = match store.credential(conn) {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = store.release_refresh_lease(&id, owner).await;
-                return Err(unavailable(e));
+        let prepared = async {
+            let http = match http {
+                Some(h) => h.clone(),
+                None => self
+                    .http_ctx_for_connection(provider, conn)
+                    .await
+                    .map_err(|e| local(format!("reading the provider settings failed: {e}")))?,
+            };
+            let old = store
+                .credential(conn)
+                .map_err(|e| local(format!("reading the stored token failed: {e}")))?;
+            Ok::<_, ProviderError>((http, old))
+        }
+        .await;
+        // The lease must outlive the call, or a second node could refresh
+        // with the same refresh token: bound the call well inside it.
+        let limit = Duration::from_millis(self.inner.cfg.lease_ms().max(10_000) as u64)
+            .saturating_sub(Duration::from_secs(5));
+        let (result, old) = match prepared {
+            Ok((http, old)) => {
+                let r = match tokio::time::timeout(limit, provider.refresh(&old, &http)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(ProviderError::Unknown {
+                        message: format!("the refresh took longer than {} s", limit.as_secs()),
+                    }),
+                };
+                (r, Some(old))
             }
+            Err(e) => (Err(e), None),
         };
-        let result = provider.refresh(&old, &http).await;
         metrics::counter!(
             "herald_token_refreshes_total",
             "provider" => provider.id(),
             "outcome" => match &result {
                 Ok(_) => "refreshed",
-                Err(e) if transient(e) => "transient",
-                Err(_) => "needs_reauth",
+                Err(e) if needs_user(e) => "needs_reauth",
+                Err(_) => "transient",
             }
         )
         .increment(1);
-        match result {
+        let (outcome_of, finished) = match result {
             Ok(fresh) => {
+                let old = old.expect("a refresh ran with the old credential");
                 let cred = Credential {
                     access_token: fresh.access_token,
                     // A network that does not rotate refresh tokens keeps the old one.
                     refresh_token: fresh.refresh_token.or(old.refresh_token.clone()),
                     expires_at: fresh.expires_at,
+                    url: fresh.url.or(old.url.clone()),
+                    display_name: fresh.display_name.or(old.display_name.clone()),
                     ..old
                 };
-                store
-                    .finish_refresh(&id, owner, RefreshOutcome::Refreshed(&cred))
-                    .await
-                    .map_err(unavailable)?;
-                info!(connection = %conn.id, provider = provider.id(), "access token refreshed");
-                Ok(cred)
+                let applied = self
+                    .record(&id, owner, started_from, RefreshOutcome::Refreshed(&cred))
+                    .await?;
+                if applied {
+                    info!(connection = %conn.id, provider = provider.id(), "access token refreshed");
+                    return Ok(cred);
+                }
+                // Reconnected meanwhile: the new credential wins.
+                warn!(connection = %conn.id, "the connection changed during the refresh; using its new credential");
+                let now = self.current(&id).await?;
+                return store.credential(&now).map_err(unavailable);
             }
-            Err(e) if transient(&e) => {
+            Err(e) if needs_user(&e) => {
+                let message = format!("token refresh refused: {}", e.message());
+                self.record(
+                    &id,
+                    owner,
+                    started_from,
+                    RefreshOutcome::NeedsReauth { message: &message },
+                )
+                .await?;
+                warn!(connection = %conn.id, provider = provider.id(), error = %e, "token refresh refused; the user must reconnect");
+                (
+                    ProviderError::AuthRevoked {
+                        status: e.http_status(),
+                        message,
+                    },
+                    (),
+                )
+            }
+            Err(e) => {
                 let wait = policy::backoff(
                     &self.inner.cfg,
                     (conn.refresh_failures.max(0) as u32).saturating_add(1),
                 )
                 .max(Duration::from_secs(5));
                 let message = format!("token refresh failed: {}", e.message());
-                store
-                    .finish_refresh(
-                        &id,
-                        owner,
-                        RefreshOutcome::Transient {
-                            message: &message,
-                            retry_at: now_ms() + wait.as_millis() as i64,
-                        },
-                    )
-                    .await
-                    .map_err(unavailable)?;
+                self.record(
+                    &id,
+                    owner,
+                    started_from,
+                    RefreshOutcome::Transient {
+                        message: &message,
+                        retry_at: now_ms() + wait.as_millis() as i64,
+                    },
+                )
+                .await?;
                 warn!(connection = %conn.id, provider = provider.id(), error = %e, "token refresh failed; will retry");
-                Err(e)
+                (e, ())
             }
-            Err(e) => {
-                let message = format!("token refresh refused: {}", e.message());
-                store
-                    .finish_refresh(
-                        &id,
-                        owner,
-                        RefreshOutcome::NeedsReauth { message: &message },
-                    )
-                    .await
-                    .map_err(unavailable)?;
-                warn!(connection = %conn.id, provider = provider.id(), error = %e, "token refresh refused; the user must reconnect");
-                Err(ProviderError::AuthRevoked {
-                    status: e.http_status(),
-                    message,
-                })
+        };
+        let () = finished;
+        Err(outcome_of)
+    }
+
+    /// Records a refresh outcome, retrying the write a few times: a refreshed
+    /// token that is not stored is lost, and on networks that rotate refresh
+    /// tokens the old one is already spent. The lease is released on every path.
+    async fn record(
+        &self,
+        id: &ConnectionId,
+        owner: &str,
+        started_from: Option<&str>,
+        outcome: RefreshOutcome<'_>,
+    ) -> Result<bool, ProviderError> {
+        let store = &self.inner.store;
+        let mut last = None;
+        for pause in [0, 200, 1000, 3000] {
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            match store
+                .finish_refresh(id, owner, started_from, outcome_ref(&outcome))
+                .await
+            {
+                Ok(applied) => return Ok(applied),
+                Err(e) => {
+                    warn!(connection = %id, error = %e, "recording a refresh failed; retrying");
+                    last = Some(e);
+                }
             }
         }
+        let _ = store.release_refresh_lease(id, owner).await;
+        Err(unavailable(last.expect("at least one try")))
     }
 
     /// Runs [`Dispatcher::refresh_due`] every `refresh_interval_seconds`
@@ -260,10 +324,10 @@ impl Dispatcher {
         while !self.inner.stopping.load(Ordering::Relaxed) {
             let pause = Duration::from_millis(every * 1000).mul_f64(rand::random_range(0.8..1.2));
             tokio::time::sleep(pause).await;
-            loop {
+            while !self.inner.stopping.load(Ordering::Relaxed) {
                 match self.refresh_due().await {
-                    // A full batch: more may be due right now.
-                    Ok(n) if n as u64 >= SCAN_BATCH => continue,
+                    // A full batch that did work: more may be due right now.
+                    Ok(scan) if scan.found as u64 >= SCAN_BATCH && scan.attempted > 0 => continue,
                     Ok(_) => break,
                     Err(e) => {
                         warn!(error = %e, "looking for tokens to refresh failed");
@@ -275,8 +339,8 @@ impl Dispatcher {
     }
 
     /// Refreshes the connections whose token expires within their (jittered)
-    /// lead time; returns how many the scan found.
-    pub async fn refresh_due(&self) -> Result<usize, StoreError> {
+    /// lead time.
+    pub async fn refresh_due(&self) -> Result<RefreshScan, StoreError> {
         let cfg = &self.inner.cfg;
         let lead = cfg.refresh_lead_seconds as i64 * 1000;
         let now = now_ms();
@@ -286,28 +350,64 @@ impl Dispatcher {
             .connections_to_refresh(now + lead, SCAN_BATCH)
             .await?;
         let found = rows.len();
+        let attempted = std::sync::atomic::AtomicUsize::new(0);
         futures::stream::iter(rows)
-            .for_each_concurrent(CONCURRENT_REFRESHES, |conn| async move {
-                let horizon_ms = now + jittered_lead(lead, cfg.refresh_jitter, &conn.id);
-                if conn.expires_at.is_none_or(|e| e >= horizon_ms) {
-                    return;
+            .for_each_concurrent(CONCURRENT_REFRESHES, |conn| {
+                let attempted = &attempted;
+                async move {
+                    let horizon_ms = now + jittered_lead(lead, cfg.refresh_jitter, &conn.id);
+                    if conn.expires_at.is_none_or(|e| e >= horizon_ms) {
+                        return;
+                    }
+                    let id = conn.connection_id();
+                    let Some(provider) = self.registry().get(&conn.provider).cloned() else {
+                        // Not in this build: leave it to nodes that have it.
+                        let _ = self
+                            .inner
+                            .store
+                            .defer_refresh(
+                                &id,
+                                now + 3_600_000,
+                                &format!("provider {} is not in this build", conn.provider),
+                            )
+                            .await;
+                        return;
+                    };
+                    attempted.fetch_add(1, Ordering::Relaxed);
+                    // Outcomes are logged and recorded on the connection.
+                    let _ = self
+                        .refresh_connection(
+                            &id,
+                            provider.as_ref(),
+                            None,
+                            RefreshReason::Due { horizon_ms },
+                        )
+                        .await;
                 }
-                let Some(provider) = self.registry().get(&conn.provider).cloned() else {
-                    return;
-                };
-                let id = conn.connection_id();
-                // Outcomes are logged and recorded on the connection.
-                let _ = self
-                    .refresh_connection(
-                        &id,
-                        provider.as_ref(),
-                        None,
-                        RefreshReason::Due { horizon_ms },
-                    )
-                    .await;
             })
             .await;
-        Ok(found)
+        Ok(RefreshScan {
+            found,
+            attempted: attempted.into_inner(),
+        })
+    }
+}
+
+/// What one background scan found and how many refreshes it ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefreshScan {
+    pub found: usize,
+    pub attempted: usize,
+}
+
+fn outcome_ref<'a>(o: &RefreshOutcome<'a>) -> RefreshOutcome<'a> {
+    match o {
+        RefreshOutcome::Refreshed(c) => RefreshOutcome::Refreshed(c),
+        RefreshOutcome::Transient { message, retry_at } => RefreshOutcome::Transient {
+            message,
+            retry_at: *retry_at,
+        },
+        RefreshOutcome::NeedsReauth { message } => RefreshOutcome::NeedsReauth { message },
     }
 }
 
@@ -332,19 +432,24 @@ mod tests {
     }
 
     #[test]
-    fn only_network_trouble_is_transient() {
-        assert!(transient(&ProviderError::Transient {
+    fn only_refused_grants_need_the_user() {
+        assert!(!needs_user(&ProviderError::Transient {
             status: Some(503),
             message: String::new()
         }));
-        assert!(transient(&ProviderError::Unknown {
+        assert!(!needs_user(&ProviderError::Unknown {
             message: String::new()
         }));
-        assert!(!transient(&ProviderError::AuthRevoked {
+        assert!(!needs_user(&ProviderError::Rejected {
+            status: Some(401),
+            code: "invalid_client".into(),
+            message: String::new()
+        }));
+        assert!(needs_user(&ProviderError::AuthRevoked {
             status: Some(400),
             message: "invalid_grant".into()
         }));
-        assert!(!transient(&ProviderError::AuthExpired {
+        assert!(needs_user(&ProviderError::AuthExpired {
             status: Some(401),
             message: String::new()
         }));

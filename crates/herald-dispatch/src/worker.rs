@@ -215,6 +215,9 @@ impl Dispatcher {
                 "the connection's server {server:?} is not a URL"
             )));
         };
+        // Registrations are keyed by the server's origin (what connect flows
+        // store); an imported url may carry a trailing slash or a path.
+        let origin = base.origin().ascii_serialization();
         http.api_base = base.clone();
         http.consent_base = Some(base);
         // The address came from a user: the SSRF-guarded client only.
@@ -223,7 +226,7 @@ impl Dispatcher {
             && let Some(c) = self
                 .inner
                 .store
-                .oauth_client(app, provider.id(), server)
+                .oauth_client(app, provider.id(), &origin)
                 .await?
         {
             http.settings.client_id = Some(c.client_id);
@@ -422,6 +425,23 @@ impl Dispatcher {
         let started = now_ms();
         match self.prepare(&d, provider).await {
             Ok(job) => self.attempt(d, job, started).await,
+            Err(Stop::Store(e)) if d.attempts.max(0) as u32 >= inner.cfg.max_attempts => {
+                // Retried as often as any failure may be: give up.
+                let error = error_info_of(
+                    "transient",
+                    "store_unavailable",
+                    format!(
+                        "reading stored data kept failing before sending ({e}); nothing was sent"
+                    ),
+                );
+                let attempt = settled(d.attempts, "failed", &error);
+                warn!(delivery = %id, error = %e, "stored data unreadable after the last attempt");
+                inner
+                    .store
+                    .finish_attempt(&id, &owner, attempt, DeliveryUpdate::Failed { error })
+                    .await?;
+                Ok(())
+            }
             Err(Stop::Store(e)) => {
                 // Nothing was sent: put it back in the queue rather than let the
                 // lease expire (which would make it `unknown` on some networks).
@@ -649,13 +669,15 @@ impl Dispatcher {
                     "retry",
                 ),
                 Decision::Fail { reauth } => {
+                    // Only if the refused token is still the stored one: a
+                    // refresh elsewhere may have replaced it meanwhile.
                     if reauth {
                         inner
                             .store
-                            .set_connection_status(
+                            .mark_needs_reauth_if_token(
                                 &job.conn.connection_id(),
-                                ConnectionStatus::NeedsReauth,
-                                Some(err.message().to_owned()),
+                                job.cred.access_token.as_ref(),
+                                err.message(),
                             )
                             .await?;
                     }

@@ -17,6 +17,8 @@ on_both_databases!(
     the_background_refresher_takes_tokens_about_to_expire,
     a_refused_refresh_needs_the_user,
     a_transient_refresh_failure_backs_off_and_stays_active,
+    a_refresh_missing_app_settings_is_not_the_users_fault,
+    a_reconnect_during_a_refresh_wins,
 );
 
 fn dispatcher(store: &Store, mock: &MockServer) -> Dispatcher {
@@ -142,7 +144,7 @@ async fn the_background_refresher_takes_tokens_about_to_expire(store: Store) {
     let later = connection(&store, 2 * 3_600_000).await;
     let d = dispatcher(&store, &mock);
     assert_eq!(
-        d.refresh_due().await.unwrap(),
+        d.refresh_due().await.unwrap().attempted,
         1,
         "only the one within 10 min"
     );
@@ -159,7 +161,7 @@ async fn the_background_refresher_takes_tokens_about_to_expire(store: Store) {
     let expires = row.expires_at.unwrap();
     assert!(expires > now_ms() + 3_500_000, "new expiry stored");
     // Nothing is due any more; the later token is untouched.
-    assert_eq!(d.refresh_due().await.unwrap(), 0);
+    assert_eq!(d.refresh_due().await.unwrap().attempted, 0);
     let row = store.connection(&later).await.unwrap().unwrap();
     assert!(row.last_refresh_at.is_none());
     mock.verify().await;
@@ -195,7 +197,7 @@ async fn a_refused_refresh_needs_the_user(store: Store) {
         .await
         .unwrap_err();
     assert!(matches!(err, ProviderError::AuthRevoked { .. }), "{err:?}");
-    assert_eq!(d.refresh_due().await.unwrap(), 0);
+    assert_eq!(d.refresh_due().await.unwrap().attempted, 0);
     mock.verify().await;
 }
 
@@ -217,6 +219,82 @@ async fn a_transient_refresh_failure_backs_off_and_stays_active(store: Store) {
     );
     assert!(row.last_error.is_some());
     // Backing off: the next scan leaves it alone.
-    assert_eq!(d.refresh_due().await.unwrap(), 0);
+    assert_eq!(d.refresh_due().await.unwrap().attempted, 0);
+    mock.verify().await;
+}
+
+async fn a_refresh_missing_app_settings_is_not_the_users_fault(store: Store) {
+    let mock = MockServer::start().await;
+    refresh_mock(rotated()).expect(0).mount(&mock).await;
+    let id = connection(&store, 60_000).await;
+    // No client id/secret configured: Herald cannot refresh, the user did
+    // nothing wrong.
+    let d = Dispatcher::new(
+        store.clone(),
+        ProviderRegistry::builtin(),
+        DispatchConfig {
+            refresh_jitter: 0.0,
+            ..Default::default()
+        },
+        ProvidersConfig::new(),
+        OutboundPolicy::new(vec![]),
+    )
+    .unwrap();
+    d.refresh_due().await.unwrap();
+    let row = store.connection(&id).await.unwrap().unwrap();
+    assert_eq!(row.status(), ConnectionStatus::Active);
+    assert!(row.last_error.is_some() && row.refresh_retry_at.is_some());
+    mock.verify().await;
+}
+
+async fn a_reconnect_during_a_refresh_wins(store: Store) {
+    let mock = MockServer::start().await;
+    refresh_mock(rotated().set_delay(Duration::from_millis(800)))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let id = connection(&store, -1000).await;
+    let d = dispatcher(&store, &mock);
+    let refreshing = {
+        let d = d.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            let p = messenger(&d);
+            d.refresh_connection(
+                &id,
+                p.as_ref(),
+                None,
+                RefreshReason::Expired(Some(Secret::new("old-access"))),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The user reconnects while the network call is in flight.
+    let row = store.connection(&id).await.unwrap().unwrap();
+    store
+        .upsert_connection(ConnectionUpsert {
+            app_id: herald_core::AppId::from_stored(row.app_id.clone()),
+            uid: "ana".into(),
+            provider: "messenger".into(),
+            provider_uid: "cid-1".into(),
+            display_name: None,
+            url: None,
+            access_token: Some(Secret::new("reconnected-access")),
+            refresh_token: Some(Secret::new("reconnected-refresh")),
+            secret: None,
+            expires_at_ms: Some(now_ms() + 3_600_000),
+        })
+        .await
+        .unwrap();
+    let cred = refreshing.await.unwrap().unwrap();
+    assert_eq!(cred.access_token.unwrap().expose(), "reconnected-access");
+    let row = store.connection(&id).await.unwrap().unwrap();
+    let stored = store.credential(&row).unwrap();
+    assert_eq!(
+        stored.refresh_token.unwrap().expose(),
+        "reconnected-refresh"
+    );
+    assert!(row.refresh_lease_owner.is_none());
     mock.verify().await;
 }

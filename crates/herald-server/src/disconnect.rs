@@ -31,10 +31,30 @@ pub async fn disconnect(
     Ok(deleted)
 }
 
+/// Waits (a bounded time) for a refresh in flight, so that the token revoked
+/// is the newest one and no refresh writes a token after the revocation.
+async fn hold_refreshes(state: &AppState, conn: &connections::Model) -> connections::Model {
+    let id = conn.connection_id();
+    let owner = format!("disconnect:{}", uuid::Uuid::new_v4().simple());
+    let until = std::time::Instant::now() + REVOKE_TIMEOUT;
+    while std::time::Instant::now() < until {
+        match state.store.take_refresh_lease(&id, &owner, 60_000).await {
+            Ok(true) => break,
+            Ok(false) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(_) => break,
+        }
+    }
+    match state.store.connection(&id).await {
+        Ok(Some(fresh)) => fresh,
+        _ => conn.clone(),
+    }
+}
+
 async fn revoke(state: &AppState, conn: &connections::Model) {
     let Some(provider) = state.registry().get(&conn.provider).cloned() else {
         return;
     };
+    let conn = &hold_refreshes(state, conn).await;
     let http = match state
         .dispatcher
         .http_ctx_for_connection(provider.as_ref(), conn)

@@ -27,6 +27,7 @@ on_both_databases!(
     one_refresh_lease_per_connection,
     refresh_outcomes_are_recorded,
     oauth_clients_are_cached_per_instance,
+    rotation_skips_and_reports_values_no_key_reads,
 );
 
 async fn app(store: &Store) -> AppId {
@@ -643,6 +644,8 @@ async fn oauth_states_are_taken_once(store: Store) {
         client_state: Some("s".into()),
         pkce_verifier: Some(Secret::new("verifier-xyz")),
         instance: None,
+        browser_hash: None,
+        attempts: 0,
         ttl_ms,
     };
     let state = store.create_oauth_state(new(60_000)).await.unwrap();
@@ -740,6 +743,8 @@ async fn every_secret_is_encrypted_and_rotates_to_a_new_master_key(store: Store)
             client_state: None,
             pkce_verifier: Some(Secret::new("pkce-verifier-plain")),
             instance: Some("https://mastodon.example".into()),
+            browser_hash: None,
+            attempts: 0,
             ttl_ms: 60_000,
         })
         .await
@@ -961,6 +966,7 @@ async fn refresh_outcomes_are_recorded(store: Store) {
     assert_eq!(due(now_ms() + 600_000).await, 1);
     assert_eq!(due(now_ms()).await, 0);
 
+    let enc = c.refresh_token_enc.clone();
     // A transient failure backs off and keeps the connection active.
     assert!(store.take_refresh_lease(&id, "w", 60_000).await.unwrap());
     assert_eq!(due(now_ms() + 600_000).await, 0, "leased: not due");
@@ -968,6 +974,7 @@ async fn refresh_outcomes_are_recorded(store: Store) {
         .finish_refresh(
             &id,
             "w",
+            enc.as_deref(),
             RefreshOutcome::Transient {
                 message: "503 from the network",
                 retry_at: now_ms() + 60_000,
@@ -990,10 +997,12 @@ async fn refresh_outcomes_are_recorded(store: Store) {
         expires_at: Some(time::OffsetDateTime::now_utc() + time::Duration::hours(1)),
         ..Default::default()
     };
-    store
-        .finish_refresh(&id, "w2", RefreshOutcome::Refreshed(&fresh))
-        .await
-        .unwrap();
+    assert!(
+        store
+            .finish_refresh(&id, "w2", enc.as_deref(), RefreshOutcome::Refreshed(&fresh))
+            .await
+            .unwrap()
+    );
     let row = store.connection(&id).await.unwrap().unwrap();
     let cred = store.credential(&row).unwrap();
     assert_eq!(cred.access_token.unwrap().expose(), "new-access");
@@ -1003,12 +1012,34 @@ async fn refresh_outcomes_are_recorded(store: Store) {
     assert!(row.refresh_retry_at.is_none() && row.refresh_lease_owner.is_none());
     assert_eq!(due(now_ms() + 600_000).await, 0, "expires in an hour");
 
+    // An outcome from a refresh that started from an older refresh token
+    // (the user reconnected meanwhile) is not recorded.
+    assert!(store.take_refresh_lease(&id, "late", 60_000).await.unwrap());
+    assert!(
+        !store
+            .finish_refresh(
+                &id,
+                "late",
+                enc.as_deref(),
+                RefreshOutcome::NeedsReauth {
+                    message: "invalid_grant for the old grant",
+                },
+            )
+            .await
+            .unwrap()
+    );
+    let row = store.connection(&id).await.unwrap().unwrap();
+    assert_eq!(row.status(), ConnectionStatus::Active);
+    assert!(row.refresh_lease_owner.is_none(), "lease released anyway");
+
     // A refusal needs the user.
+    let enc = row.refresh_token_enc.clone();
     assert!(store.take_refresh_lease(&id, "w3", 60_000).await.unwrap());
     store
         .finish_refresh(
             &id,
             "w3",
+            enc.as_deref(),
             RefreshOutcome::NeedsReauth {
                 message: "invalid_grant",
             },
@@ -1090,5 +1121,49 @@ async fn oauth_clients_are_cached_per_instance(store: Store) {
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+async fn rotation_skips_and_reports_values_no_key_reads(store: Store) {
+    use herald_store::{SecretBox, generate_master_key};
+    let (lost, k1, k2) = (
+        generate_master_key(),
+        generate_master_key(),
+        generate_master_key(),
+    );
+    let a = app(&store).await;
+    let under_lost = store.with_secrets(SecretBox::new(&lost, &[]).unwrap());
+    under_lost
+        .upsert_connection(conn(&a, "u1", "cid-lost", "lost-token"))
+        .await
+        .unwrap();
+    let under_k1 = store.with_secrets(SecretBox::new(&k1, &[]).unwrap());
+    under_k1
+        .upsert_connection(conn(&a, "u1", "cid-ok", "ok-token"))
+        .await
+        .unwrap();
+    let rotated = store.with_secrets(SecretBox::new(&k2, &[k1]).unwrap());
+    let report = rotated.reencrypt_all().await.unwrap();
+    assert_eq!(
+        report.unreadable["connections.access_token_enc"], 1,
+        "{report:?}"
+    );
+    assert_eq!(report.unreadable["connections.refresh_token_enc"], 1);
+    assert_eq!(report.reencrypted["connections.access_token_enc"], 1);
+    let ok = rotated
+        .connections_of(&a, "u1")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.provider_uid == "cid-ok")
+        .unwrap();
+    assert_eq!(
+        rotated
+            .credential(&ok)
+            .unwrap()
+            .access_token
+            .unwrap()
+            .expose(),
+        "ok-token"
     );
 }

@@ -4,7 +4,7 @@
 //! PDS, publishes a post with a link facet there, and revokes the session
 //! on disconnect.
 
-use herald_e2e::{Herald, peers};
+use herald_e2e::{Herald, flow_cookie, peers};
 use serde_json::{Value, json};
 
 fn browser() -> reqwest::Client {
@@ -91,11 +91,16 @@ async fn a_user_connects_with_an_app_password_and_posts_to_their_pds() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
+    let cookie = flow_cookie(&r);
     let csp = r.headers()["content-security-policy"]
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("form-action 'self'"));
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains("form-action 'self' https://site.example;"),
+        "the login may redirect to the site: {csp}"
+    );
     assert_eq!(r.headers()["cache-control"], "no-store");
     let state = form_state(&r.text().await.unwrap());
 
@@ -103,6 +108,7 @@ async fn a_user_connects_with_an_app_password_and_posts_to_their_pds() {
     let login = format!("{}/connect/bluesky/login", h.base);
     let r = browser()
         .post(&login)
+        .header("cookie", &cookie)
         .form(&[
             ("state", state.as_str()),
             ("identifier", handle.as_str()),
@@ -117,9 +123,12 @@ async fn a_user_connects_with_an_app_password_and_posts_to_their_pds() {
     let again = form_state(&html);
     assert_ne!(again, state);
 
+    assert!(html.contains(&format!(r#"action="{}/connect/bluesky/login""#, h.base)));
+
     // 3. The right one: connected, back to the site.
     let r = browser()
         .post(&login)
+        .header("cookie", &cookie)
         .form(&[
             ("state", again.as_str()),
             ("identifier", handle.as_str()),
@@ -136,6 +145,7 @@ async fn a_user_connects_with_an_app_password_and_posts_to_their_pds() {
     // The used state cannot log in again.
     let r = browser()
         .post(&login)
+        .header("cookie", &cookie)
         .form(&[
             ("state", again.as_str()),
             ("identifier", handle.as_str()),

@@ -2,7 +2,7 @@
 //! form-encoded code exchange, the stored connection, and the refusals
 //! (replayed state, used token, foreign redirect, denied consent).
 
-use herald_e2e::{Herald, TestApp, answer};
+use herald_e2e::{Herald, TestApp, answer, flow_cookie};
 use serde_json::json;
 use std::collections::HashMap;
 use wiremock::matchers::{body_string_contains, header, method, path};
@@ -67,6 +67,7 @@ async fn a_wrap_flow_connects_windows_live_and_refuses_replays() {
 
     let r = start(&h, &token, "https://site.example/connected").await;
     assert_eq!(r.status().as_u16(), 302);
+    let cookie = flow_cookie(&r);
     let consent = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(
         consent.starts_with(&format!("{}/Connect.aspx?", wl.uri())),
@@ -90,6 +91,7 @@ async fn a_wrap_flow_connects_windows_live_and_refuses_replays() {
     // The network sends the browser back with a verification code.
     let cb = no_redirects()
         .get(format!("{}/connect/messenger/callback", h.base))
+        .header("cookie", &cookie)
         .query(&[
             ("wrap_verification_code", "vc-1"),
             ("wrap_client_state", flow_state.as_str()),
@@ -122,6 +124,7 @@ async fn a_wrap_flow_connects_windows_live_and_refuses_replays() {
     // Replaying the callback changes nothing and says so.
     let replay = no_redirects()
         .get(format!("{}/connect/messenger/callback", h.base))
+        .header("cookie", &cookie)
         .query(&[
             ("wrap_verification_code", "vc-1"),
             ("wrap_client_state", flow_state.as_str()),
@@ -169,10 +172,12 @@ async fn a_denied_consent_and_a_foreign_redirect_are_refused() {
         302,
         "a subdomain of the site is allowed"
     );
+    let cookie = flow_cookie(&r);
     let flow_state =
         query_of(r.headers()["location"].to_str().unwrap())["wrap_client_state"].clone();
     let cb = no_redirects()
         .get(format!("{}/connect/messenger/callback", h.base))
+        .header("cookie", &cookie)
         .query(&[
             ("wrap_error_reason", "user_denied"),
             ("wrap_client_state", flow_state.as_str()),
@@ -208,4 +213,55 @@ async fn a_denied_consent_and_a_foreign_redirect_are_refused() {
     )
     .await;
     assert_eq!(bad.status, 400);
+}
+
+#[tokio::test]
+async fn a_flow_only_completes_in_the_browser_that_started_it() {
+    // Somebody mints a connect token for their own uid and sends the link to
+    // a victim: the victim's consent must not connect anything.
+    let wl = MockServer::start().await;
+    let h = Herald::builder().messenger_at(&wl.uri()).start().await;
+    let app = h.create_app(Some("https://site.example/"));
+    let token = connect_token(&app, "attacker").await;
+    let r = start(&h, &token, "https://site.example/back").await;
+    assert_eq!(r.status().as_u16(), 302);
+    let started_with = flow_cookie(&r);
+    let flow_state =
+        query_of(r.headers()["location"].to_str().unwrap())["wrap_client_state"].clone();
+    for other_browser in [
+        None,
+        Some("herald_flow=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+    ] {
+        let mut req = no_redirects()
+            .get(format!("{}/connect/messenger/callback", h.base))
+            .query(&[
+                ("wrap_verification_code", "victims-code"),
+                ("wrap_client_state", flow_state.as_str()),
+            ]);
+        if let Some(c) = other_browser {
+            assert_ne!(c, started_with);
+            req = req.header("cookie", c);
+        }
+        let cb = req.send().await.unwrap();
+        let q = query_of(cb.headers()["location"].to_str().unwrap());
+        let expected = if other_browser.is_none() {
+            "browser_mismatch"
+        } else {
+            // The state was used up by the first try.
+            "state_replayed"
+        };
+        assert_eq!(
+            (q["status"].as_str(), q["error"].as_str()),
+            ("error", expected)
+        );
+    }
+    assert_eq!(
+        wl.received_requests().await.unwrap().len(),
+        0,
+        "the victim's code was never exchanged"
+    );
+    assert_eq!(
+        app.get("/v1/users/attacker/connections").await.body["connections"],
+        json!([])
+    );
 }

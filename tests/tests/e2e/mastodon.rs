@@ -4,7 +4,7 @@
 //! publish becomes a status on that instance, and disconnecting revokes the
 //! token there.
 
-use herald_e2e::{Herald, TestApp, peers};
+use herald_e2e::{Herald, TestApp, flow_cookie, peers};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -75,6 +75,7 @@ async fn a_user_connects_their_instance_publishes_and_disconnects() {
     // 1. Consent redirect with Herald's registered client and PKCE.
     let r = start(&h, &connect_token(&app, "ana").await, instance).await;
     assert_eq!(r.status().as_u16(), 302);
+    let cookie = flow_cookie(&r);
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(
         location.starts_with(&format!("{instance}/oauth/authorize?")),
@@ -94,7 +95,12 @@ async fn a_user_connects_their_instance_publishes_and_disconnects() {
     // 2. The instance sends the browser back; Herald exchanges the code.
     let back = consent(instance, &q).await;
     assert!(back.starts_with(&callback), "{back}");
-    let r = browser().get(&back).send().await.unwrap();
+    let r = browser()
+        .get(&back)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 302);
     let site = r.headers()["location"].to_str().unwrap();
     assert_eq!(
@@ -102,7 +108,12 @@ async fn a_user_connects_their_instance_publishes_and_disconnects() {
         "https://site.example/back?status=connected&provider=mastodon&state=site-state"
     );
     // The same callback again is a replay.
-    let r = browser().get(&back).send().await.unwrap();
+    let r = browser()
+        .get(&back)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert!(
         r.headers()["location"]
             .to_str()

@@ -270,6 +270,7 @@ async fn a_refused_refresh_fails_the_delivery_and_flags_the_connection() {
         .unwrap();
     let r = browser.get(&reconnect).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 302);
+    let cookie = herald_e2e::flow_cookie(&r);
     let consent = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
     let state = consent
         .query_pairs()
@@ -279,6 +280,7 @@ async fn a_refused_refresh_fails_the_delivery_and_flags_the_connection() {
         .into_owned();
     let r = browser
         .get(format!("{}/connect/messenger/callback", herald.base))
+        .header("cookie", &cookie)
         .query(&[
             ("wrap_verification_code", "vc-again"),
             ("wrap_client_state", state.as_str()),

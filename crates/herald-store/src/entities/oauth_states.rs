@@ -18,6 +18,10 @@ pub struct Model {
     pub created_at: i64,
     /// The user-named server of a per-instance flow (Mastodon).
     pub instance: Option<String>,
+    /// SHA-256 of the flow cookie set in the browser that started the flow.
+    pub browser_hash: Option<String>,
+    /// App-password logins tried under this flow.
+    pub attempts: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -288,21 +288,27 @@ impl Store {
         Ok(r.rows_affected == 1)
     }
 
-    /// Records how a refresh ended and releases `owner`'s lease. A refreshed
-    /// token is stored even when the lease was lost meanwhile: on a network
-    /// that rotates refresh tokens, it is the only one that still works.
+    /// Records how a refresh ended, if the connection still holds the
+    /// refresh token the refresh started from (`started_from`, as stored):
+    /// a user who reconnected meanwhile keeps the new credential. Releases
+    /// `owner`'s lease either way. Returns whether the outcome was recorded.
     pub async fn finish_refresh(
         &self,
         id: &ConnectionId,
         owner: &str,
+        started_from: Option<&str>,
         outcome: RefreshOutcome<'_>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         use connections::Column as C;
         let now = now_ms();
         let s = self.secrets();
         let mut q = connections::Entity::update_many()
             .col_expr(C::UpdatedAt, Expr::value(now))
             .filter(C::Id.eq(id.as_str()));
+        q = match started_from {
+            Some(enc) => q.filter(C::RefreshTokenEnc.eq(enc)),
+            None => q.filter(C::RefreshTokenEnc.is_null()),
+        };
         match &outcome {
             RefreshOutcome::Refreshed(cred) => {
                 q = q
@@ -320,13 +326,20 @@ impl Store {
                     .col_expr(C::LastError, Expr::value(Option::<String>::None))
                     .col_expr(C::RefreshFailures, Expr::value(0))
                     .col_expr(C::RefreshRetryAt, Expr::value(Option::<i64>::None));
+                // The network may name a new home for the account (a Bluesky
+                // account moved to another PDS) or a new name.
+                if let Some(url) = &cred.url {
+                    q = q.col_expr(C::Url, Expr::value(url.clone()));
+                }
+                if let Some(name) = &cred.display_name {
+                    q = q.col_expr(C::DisplayName, Expr::value(name.clone()));
+                }
             }
             RefreshOutcome::Transient { message, retry_at } => {
                 q = q
                     .col_expr(C::LastError, Expr::value(message.to_string()))
                     .col_expr(C::RefreshFailures, Expr::col(C::RefreshFailures).add(1))
-                    .col_expr(C::RefreshRetryAt, Expr::value(*retry_at))
-                    .filter(C::RefreshLeaseOwner.eq(owner));
+                    .col_expr(C::RefreshRetryAt, Expr::value(*retry_at));
             }
             RefreshOutcome::NeedsReauth { message } => {
                 q = q
@@ -334,12 +347,63 @@ impl Store {
                         C::Status,
                         Expr::value(ConnectionStatus::NeedsReauth.as_str()),
                     )
-                    .col_expr(C::LastError, Expr::value(message.to_string()))
-                    .filter(C::RefreshLeaseOwner.eq(owner));
+                    .col_expr(C::LastError, Expr::value(message.to_string()));
             }
         }
-        q.exec(self.db()).await?;
-        self.release_refresh_lease(id, owner).await
+        let applied = q.exec(self.db()).await?.rows_affected == 1;
+        self.release_refresh_lease(id, owner).await?;
+        Ok(applied)
+    }
+
+    /// Leaves a connection out of background refresh until `retry_at`
+    /// (its provider is missing from this build, its settings unreadable).
+    pub async fn defer_refresh(
+        &self,
+        id: &ConnectionId,
+        retry_at: i64,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        use connections::Column as C;
+        connections::Entity::update_many()
+            .col_expr(C::RefreshRetryAt, Expr::value(retry_at))
+            .col_expr(C::LastError, Expr::value(message.to_owned()))
+            .filter(C::Id.eq(id.as_str()))
+            .exec(self.db())
+            .await?;
+        Ok(())
+    }
+
+    /// Marks the connection `needs_reauth` if it still holds the access
+    /// token the network refused (a refresh may have replaced it meanwhile).
+    pub async fn mark_needs_reauth_if_token(
+        &self,
+        id: &ConnectionId,
+        refused: Option<&Secret>,
+        message: &str,
+    ) -> Result<bool, StoreError> {
+        let Some(row) = self.connection(id).await? else {
+            return Ok(false);
+        };
+        let stored = self
+            .secrets()
+            .decrypt_opt(row.access_token_enc.as_deref())?;
+        if stored.as_ref() != refused {
+            return Ok(false);
+        }
+        use connections::Column as C;
+        let mut q = connections::Entity::update_many()
+            .col_expr(
+                C::Status,
+                Expr::value(ConnectionStatus::NeedsReauth.as_str()),
+            )
+            .col_expr(C::LastError, Expr::value(message.to_owned()))
+            .col_expr(C::UpdatedAt, Expr::value(now_ms()))
+            .filter(C::Id.eq(id.as_str()));
+        q = match &row.access_token_enc {
+            Some(enc) => q.filter(C::AccessTokenEnc.eq(enc.clone())),
+            None => q.filter(C::AccessTokenEnc.is_null()),
+        };
+        Ok(q.exec(self.db()).await?.rows_affected == 1)
     }
 
     pub async fn release_refresh_lease(

@@ -29,6 +29,39 @@ impl Store {
         }))
     }
 
+    /// The redirect URI a cached registration was made for.
+    pub async fn oauth_client_redirect(
+        &self,
+        app: &AppId,
+        provider: &str,
+        instance: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(oauth_clients::Entity::find()
+            .filter(oauth_clients::Column::AppId.eq(app.as_str()))
+            .filter(oauth_clients::Column::Provider.eq(provider))
+            .filter(oauth_clients::Column::Instance.eq(instance))
+            .one(self.db())
+            .await?
+            .map(|r| r.redirect_uri))
+    }
+
+    /// Forgets a registration the server no longer honours (or that was made
+    /// for another callback URL); the next flow registers again.
+    pub async fn delete_oauth_client(
+        &self,
+        app: &AppId,
+        provider: &str,
+        instance: &str,
+    ) -> Result<(), StoreError> {
+        oauth_clients::Entity::delete_many()
+            .filter(oauth_clients::Column::AppId.eq(app.as_str()))
+            .filter(oauth_clients::Column::Provider.eq(provider))
+            .filter(oauth_clients::Column::Instance.eq(instance))
+            .exec(self.db())
+            .await?;
+        Ok(())
+    }
+
     /// Stores a registration; when two flows registered at once, the first
     /// stored wins and is returned (the other registration is never used).
     pub async fn save_oauth_client(

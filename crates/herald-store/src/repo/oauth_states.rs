@@ -16,6 +16,10 @@ pub struct NewOauthState {
     pub pkce_verifier: Option<Secret>,
     /// The user-named server of a per-instance flow.
     pub instance: Option<String>,
+    /// Hash of the cookie that binds the flow to the browser that started it.
+    pub browser_hash: Option<String>,
+    /// Logins already tried in this flow (app passwords: a retry carries it on).
+    pub attempts: i32,
     pub ttl_ms: i64,
 }
 
@@ -47,6 +51,8 @@ impl Store {
             used_at: Set(None),
             created_at: Set(now),
             instance: Set(new.instance),
+            browser_hash: Set(new.browser_hash),
+            attempts: Set(new.attempts),
         }
         .insert(self.db())
         .await?;

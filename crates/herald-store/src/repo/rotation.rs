@@ -4,8 +4,8 @@
 //! so a running server's concurrent writes are never overwritten.
 
 use crate::{Store, StoreError};
+use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
-use sea_orm::{ConnectionTrait, StatementBuilder};
 use std::collections::BTreeMap;
 
 /// Every encrypted column, as (table, primary key, column). A new encrypted
@@ -34,6 +34,9 @@ pub struct RotationReport {
     /// Values that changed while being re-encrypted (written meanwhile by a
     /// server, under whichever key it holds): run the rotation again.
     pub changed_meanwhile: u64,
+    /// Values no configured key decrypts (`table.column` → count): left as
+    /// they are; their connections must be reconnected.
+    pub unreadable: BTreeMap<String, u64>,
 }
 
 impl Store {
@@ -45,9 +48,15 @@ impl Store {
             ..Default::default()
         };
         for &(table, pk, column) in ENCRYPTED_COLUMNS {
-            let (done, changed) = self.reencrypt_column(table, pk, column, &current).await?;
+            let (done, changed, unreadable) =
+                self.reencrypt_column(table, pk, column, &current).await?;
             report.reencrypted.insert(format!("{table}.{column}"), done);
             report.changed_meanwhile += changed;
+            if unreadable > 0 {
+                report
+                    .unreadable
+                    .insert(format!("{table}.{column}"), unreadable);
+            }
         }
         Ok(report)
     }
@@ -81,8 +90,8 @@ impl Store {
         pk: &str,
         column: &str,
         current: &str,
-    ) -> Result<(u64, u64), StoreError> {
-        let (mut done, mut changed) = (0, 0);
+    ) -> Result<(u64, u64, u64), StoreError> {
+        let (mut done, mut changed, mut unreadable) = (0, 0, 0);
         let mut after: Option<String> = None;
         loop {
             let mut q = Query::select()
@@ -99,14 +108,17 @@ impl Store {
             }
             let rows = self.db().query_all(&q).await?;
             if rows.is_empty() {
-                return Ok((done, changed));
+                return Ok((done, changed, unreadable));
             }
             for r in &rows {
                 let id: String = r.try_get("", pk)?;
                 let old: String = r.try_get("", column)?;
-                let fresh = self
-                    .secrets()
-                    .encrypt(self.secrets().decrypt(&old)?.expose());
+                after = Some(id.clone());
+                let Ok(plain) = self.secrets().decrypt(&old) else {
+                    unreadable += 1;
+                    continue;
+                };
+                let fresh = self.secrets().encrypt(plain.expose());
                 let u = Query::update()
                     .table(Alias::new(table))
                     .value(Alias::new(column), fresh)
@@ -118,12 +130,7 @@ impl Store {
                 } else {
                     changed += 1;
                 }
-                after = Some(id);
             }
         }
     }
 }
-
-// Keeps the builder trait in scope for `query_all(&q)` on every backend.
-#[allow(dead_code)]
-fn _assert_builder<S: StatementBuilder>() {}

@@ -10,6 +10,7 @@
 //! (Bluesky) get a Herald-hosted login form instead of a consent page
 //! ([`password`]).
 
+pub mod browser;
 pub mod password;
 
 use crate::AppState;
@@ -18,7 +19,7 @@ use crate::error::ApiError;
 use crate::openapi::Problem;
 use crate::routes::connections::check_uid;
 use actix_web::web::{Path, Query};
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use herald_core::{AuthorizeRequest, CallbackParams, ProviderError};
@@ -217,6 +218,7 @@ fn callback_url(state: &AppState, provider: &str) -> String {
 #[get("/connect/{provider}")]
 async fn start(
     state: web::Data<AppState>,
+    req: HttpRequest,
     provider: Path<String>,
     q: Query<StartQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -303,6 +305,19 @@ async fn start(
             .dispatcher
             .for_account(http, &app.app_id(), provider.as_ref(), Some(server))
             .await?;
+        // A registration made for another callback URL (public_url changed)
+        // would be refused by the server: register again.
+        if state
+            .store
+            .oauth_client_redirect(&app.app_id(), provider.id(), server)
+            .await?
+            .is_some_and(|r| r != callback_to)
+        {
+            state
+                .store
+                .delete_oauth_client(&app.app_id(), provider.id(), server)
+                .await?;
+        }
         let registered = match state
             .store
             .oauth_client(&app.app_id(), provider.id(), server)
@@ -328,21 +343,30 @@ async fn start(
         http.settings.client_id = Some(registered.client_id);
         http.settings.client_secret = Some(registered.client_secret);
     }
+    let new_redirect = redirect_uri;
+    // The flow is bound to this browser: its callback (or login) must come
+    // with the same cookie, so a link to somebody else's flow connects nothing.
+    let browser_value = browser::value_of(&req).unwrap_or_else(browser::fresh);
     let pkce = matches!(spec.flow, herald_core::FlowKind::OAuth2Pkce)
         .then(|| URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()));
     let new_state = NewOauthState {
         app_id: app.app_id(),
         uid: claims.uid.clone(),
         provider: provider.id().to_owned(),
-        redirect_uri,
+        redirect_uri: new_redirect.clone(),
         client_state: q.state.clone(),
         pkce_verifier: pkce.clone().map(herald_core::Secret::from),
         instance: instance.clone(),
+        browser_hash: Some(browser::hash(&browser_value)),
+        attempts: 0,
         ttl_ms: FLOW_TTL_SECS * 1000,
     };
     let flow_state = state.store.create_oauth_state(new_state).await?;
+    let cookie = browser::cookie(&state, &browser_value);
     if spec.flow == herald_core::FlowKind::AppPassword {
-        return Ok(password::form(provider.id(), &flow_state, None));
+        let mut page = password::form(&state, provider.id(), &flow_state, &new_redirect, None);
+        page.add_cookie(&cookie).map_err(ApiError::internal)?;
+        return Ok(page);
     }
     let challenge = pkce.map(|v| {
         use sha2::Digest;
@@ -364,6 +388,7 @@ async fn start(
     Ok(HttpResponse::Found()
         .insert_header(("Location", consent.to_string()))
         .insert_header(("Cache-Control", "no-store"))
+        .cookie(cookie)
         .finish())
 }
 
@@ -399,6 +424,7 @@ pub(crate) fn back_to_site(redirect_uri: &str, params: &[(&str, &str)]) -> HttpR
 #[get("/connect/{provider}/callback")]
 async fn callback(
     state: web::Data<AppState>,
+    req: HttpRequest,
     provider: Path<String>,
     q: Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
@@ -421,6 +447,13 @@ async fn callback(
     };
     if row.provider != provider.id() {
         return Ok(outcome(&row, Err("wrong_provider")));
+    }
+    if !browser::matches(&req, &row) {
+        tracing::warn!(
+            provider = provider.id(),
+            "connect callback from another browser than the one that started the flow; nothing connected"
+        );
+        return Ok(outcome(&row, Err("browser_mismatch")));
     }
     let app_id = herald_core::AppId::from_stored(row.app_id.clone());
     let http = state
@@ -451,6 +484,15 @@ async fn callback(
         }
         Err(e) => {
             tracing::warn!(provider = provider.id(), error = %e, "connect flow: code exchange failed");
+            // The server no longer knows Herald's client: register anew next time.
+            if let (Some(server), ProviderError::Rejected { code, .. }) = (&row.instance, &e)
+                && code == "invalid_client"
+            {
+                state
+                    .store
+                    .delete_oauth_client(&app_id, provider.id(), server)
+                    .await?;
+            }
             return Ok(outcome(&row, Err("exchange_failed")));
         }
     };

@@ -9,10 +9,13 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::openapi::Problem;
 use actix_web::web::{Form, Path};
-use actix_web::{HttpResponse, http::StatusCode, post, web};
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, post, web};
 use herald_core::{FlowKind, PasswordLogin, ProviderError, Secret};
 use herald_store::repo::oauth_states::{NewOauthState, TakenState};
 use serde::Deserialize;
+
+/// Logins one flow may try before the user must start again.
+const MAX_LOGIN_ATTEMPTS: i32 = 5;
 
 /// What Herald's login form posts.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -46,13 +49,24 @@ fn escape(s: &str) -> String {
 }
 
 /// Herald's login form for `provider`, carrying the flow's state; `error`
-/// says why the previous try was refused.
-pub fn form(provider: &str, state: &str, error: Option<&str>) -> HttpResponse {
+/// says why the previous try was refused. `redirect_uri` is where the flow
+/// ends: the form's CSP lets the login's redirect go there.
+pub fn form(
+    state: &AppState,
+    provider: &str,
+    flow_state: &str,
+    redirect_uri: &str,
+    error: Option<&str>,
+) -> HttpResponse {
     let error_html = error
         .map(|e| format!("<p role=\"alert\" class=\"error\">{}</p>", escape(e)))
         .unwrap_or_default();
+    let action = escape(&format!(
+        "{}/connect/{provider}/login",
+        state.config.public_url.as_str().trim_end_matches('/')
+    ));
     let provider = escape(provider);
-    let state = escape(state);
+    let flow_state = escape(flow_state);
     let body = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
@@ -61,9 +75,9 @@ pub fn form(provider: &str, state: &str, error: Option<&str>) -> HttpResponse {
 </head><body>
 <h1>Connect your {provider} account</h1>
 {error_html}
-<form method="post" action="/connect/{provider}/login" autocomplete="off">
-<input type="hidden" name="state" value="{state}">
-<label for="identifier">Handle or email</label>
+<form method="post" action="{action}" autocomplete="off">
+<input type="hidden" name="state" value="{flow_state}">
+<label for="identifier">Handle, DID or email</label>
 <input id="identifier" name="identifier" required autocapitalize="none" spellcheck="false">
 <label for="password">App password</label>
 <input id="password" name="password" type="password" required>
@@ -74,6 +88,11 @@ pub fn form(provider: &str, state: &str, error: Option<&str>) -> HttpResponse {
 </form>
 </body></html>"#
     );
+    // Browsers apply form-action to the redirect that follows the POST too:
+    // allow the site the flow returns to.
+    let site = url::Url::parse(redirect_uri)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
     let status = if error.is_some() {
         StatusCode::UNAUTHORIZED
     } else {
@@ -84,7 +103,9 @@ pub fn form(provider: &str, state: &str, error: Option<&str>) -> HttpResponse {
         .insert_header(("Cache-Control", "no-store"))
         .insert_header((
             "Content-Security-Policy",
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            format!(
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {site}; frame-ancestors 'none'"
+            ),
         ))
         .insert_header(("X-Frame-Options", "DENY"))
         .insert_header(("Referrer-Policy", "no-referrer"))
@@ -109,6 +130,7 @@ pub fn form(provider: &str, state: &str, error: Option<&str>) -> HttpResponse {
 #[post("/connect/{provider}/login")]
 pub async fn login(
     state: web::Data<AppState>,
+    req: HttpRequest,
     provider: Path<String>,
     f: Form<LoginForm>,
 ) -> Result<HttpResponse, ApiError> {
@@ -144,6 +166,13 @@ pub async fn login(
     if row.provider != provider.id() {
         return Ok(outcome(&row, Err("wrong_provider")));
     }
+    if !super::browser::matches(&req, &row) {
+        tracing::warn!(
+            provider = provider.id(),
+            "app-password login from another browser than the one that started the flow; nothing connected"
+        );
+        return Ok(outcome(&row, Err("browser_mismatch")));
+    }
     let app_id = herald_core::AppId::from_stored(row.app_id.clone());
     let http = state
         .dispatcher
@@ -165,7 +194,12 @@ pub async fn login(
         }
         Err(ProviderError::AuthRevoked { message, .. }) => {
             tracing::info!(provider = provider.id(), reason = %message, "app-password login refused");
-            // Let the user try again, under a new single-use state.
+            // Let the user try again under a new single-use state, within the
+            // flow's original 10 minutes and a few tries.
+            let left_ms = row.expires_at - herald_store::now_ms();
+            if row.attempts + 1 >= MAX_LOGIN_ATTEMPTS || left_ms <= 0 {
+                return Ok(outcome(&row, Err("login_refused")));
+            }
             let again = state
                 .store
                 .create_oauth_state(NewOauthState {
@@ -176,12 +210,16 @@ pub async fn login(
                     client_state: row.client_state.clone(),
                     pkce_verifier: None,
                     instance: None,
-                    ttl_ms: FLOW_TTL_SECS * 1000,
+                    browser_hash: row.browser_hash.clone(),
+                    attempts: row.attempts + 1,
+                    ttl_ms: left_ms.min(FLOW_TTL_SECS * 1000),
                 })
                 .await?;
             Ok(form(
+                &state,
                 provider.id(),
                 &again,
+                &row.redirect_uri,
                 Some("The network did not accept this handle and app password."),
             ))
         }
