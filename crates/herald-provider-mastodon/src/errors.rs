@@ -105,7 +105,8 @@ fn validation_code(text: &str) -> &'static str {
 /// [`retry_after`] read from the headers.
 ///
 /// - 401: Mastodon tokens do not expire, so a refused token was revoked (or
-///   the app deleted): `AuthRevoked`, never `AuthExpired`.
+///   the app deleted): `AuthRevoked` (publish turns it into `AuthExpired`
+///   when the credential has an expiry and a refresh token).
 /// - 400 `invalid_grant` (token endpoint): the code or refresh token is dead:
 ///   `AuthRevoked`. Other 400s are `Rejected` with the OAuth code.
 /// - 403: `AuthRevoked` when the text says the token or the login cannot act

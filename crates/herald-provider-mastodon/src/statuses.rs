@@ -37,17 +37,21 @@ pub async fn publish(
     key: &IdempotencyKey,
     http: &HttpCtx,
 ) -> Result<Published, ProviderError> {
-    api::check_instance(cred, http)?;
+    api::check_instance(cred, http).map_err(|e| expiring(e, cred))?;
     let token = cred.access_token()?;
-    let body = with_media(&post.body, token, key, http).await?;
+    let body = with_media(&post.body, token, key, http)
+        .await
+        .map_err(|e| expiring(e, cred))?;
     let url = api::url(http, STATUSES_PATH).await?;
     let req = http
         .client
         .post(url)
         .header(IDEMPOTENCY_HEADER, key.as_str())
         .json(&body);
-    let answer = api::send(api::authorized(req, token)?).await?;
-    let status: Status = answer.json("status")?;
+    let answer = api::send(api::authorized(req, token)?)
+        .await
+        .map_err(|e| expiring(e, cred))?;
+    let status: Status = answer.json("status").map_err(|e| expiring(e, cred))?;
     let post_id = match status.id {
         Some(serde_json::Value::String(s)) if !s.is_empty() => s,
         Some(serde_json::Value::Number(n)) => n.to_string(),
@@ -64,6 +68,24 @@ pub async fn publish(
         post_id,
         post_url: status.url.or(status.uri).filter(|u| !u.is_empty()),
     })
+}
+
+/// Mastodon tokens do not expire by default, so a refused token is revoked;
+/// but a server that issued an expiring token with a refresh token gets the
+/// chance to refresh it first.
+fn expiring(e: ProviderError, cred: &Credential) -> ProviderError {
+    match e {
+        ProviderError::AuthRevoked {
+            status: Some(401),
+            message,
+        } if cred.refresh_token.is_some() && cred.expires_at.is_some() => {
+            ProviderError::AuthExpired {
+                status: Some(401),
+                message,
+            }
+        }
+        other => other,
+    }
 }
 
 /// The body to send: `media_urls` (Herald's key) replaced by the `media_ids`

@@ -106,6 +106,27 @@ async fn post_url_falls_back_to_uri_and_a_missing_id_is_unknown() {
 }
 
 #[tokio::test]
+async fn a_401_on_an_expiring_token_with_a_refresh_token_asks_for_a_refresh() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/statuses"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(json!({"error": "The access token expired"})),
+        )
+        .mount(&server)
+        .await;
+    let key = IdempotencyKey::for_delivery(&DeliveryId::new());
+    let mut c = cred("tok");
+    c.refresh_token = Some(herald_core::Secret::new("refresh"));
+    c.expires_at = Some(time::OffsetDateTime::now_utc());
+    let e = Mastodon
+        .publish(&status_post(), &c, &key, &ctx(&server.uri()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.class(), ErrorClass::AuthExpired);
+}
+
+#[tokio::test]
 async fn documented_error_answers_map_to_classes() {
     let body = |s: &str| json!({ "error": s });
     let e = publish_answer(

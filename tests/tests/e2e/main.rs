@@ -12,6 +12,7 @@ mod gigya_sdk;
 mod keys;
 mod mastodon;
 mod messenger;
+mod oauth2;
 mod webhook;
 
 use serde_json::{Value, json};
