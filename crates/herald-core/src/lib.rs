@@ -6,6 +6,7 @@
 pub mod action;
 pub mod error;
 pub mod ids;
+pub mod oauth2;
 pub mod outbound;
 pub mod provider;
 pub mod secret;

@@ -30,7 +30,6 @@ use crate::errors::{classify_token, redact_all};
 use herald_core::{AuthorizeRequest, CallbackParams, Credential, HttpCtx, ProviderError, Secret};
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use url::Url;
 
 /// The consent dialog, under `{consent_base}/{version}/`.
@@ -86,20 +85,6 @@ pub fn authorize_url(req: &AuthorizeRequest, http: &HttpCtx) -> Result<Url, Prov
         .append_pair("response_type", "code")
         .append_pair("scope", &SCOPES.join(","));
     Ok(url)
-}
-
-/// Why the person refused consent, if the callback says so.
-pub fn denied(query: &BTreeMap<String, String>) -> Option<String> {
-    let get = |k: &str| query.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());
-    let error = get("error").or_else(|| get("error_reason"))?;
-    let mut parts = vec![error];
-    if let Some(reason) = get("error_reason").filter(|r| *r != error) {
-        parts.push(reason);
-    }
-    if let Some(d) = get("error_description") {
-        parts.push(d);
-    }
-    Some(parts.join(": ").chars().take(300).collect())
 }
 
 /// `oauth/access_token` answer.
@@ -269,22 +254,7 @@ pub async fn exchange_accounts(
     cb: &CallbackParams,
     http: &HttpCtx,
 ) -> Result<Vec<Credential>, ProviderError> {
-    if let Some(reason) = denied(&cb.query) {
-        return Err(ProviderError::AuthRevoked {
-            status: None,
-            message: format!("the user did not grant access: {reason}"),
-        });
-    }
-    let code = cb
-        .query
-        .get("code")
-        .map(String::as_str)
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| ProviderError::Rejected {
-            status: None,
-            code: "missing_code".into(),
-            message: "the callback has no code".into(),
-        })?;
+    let code = herald_core::oauth2::callback_code(&cb.query)?;
     let (client_id, client_secret) = client(http)?;
     let short = token_request(
         http,
@@ -354,32 +324,6 @@ pub async fn revoke(_cred: &Credential, _http: &HttpCtx) -> Result<bool, Provide
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn q(v: &[(&str, &str)]) -> BTreeMap<String, String> {
-        v.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn denial_reasons() {
-        assert_eq!(
-            denied(&q(&[
-                ("error_reason", "user_denied"),
-                ("error", "access_denied"),
-                ("error_description", "Permissions error."),
-                ("state", "s"),
-            ]))
-            .as_deref(),
-            Some("access_denied: user_denied: Permissions error.")
-        );
-        assert_eq!(
-            denied(&q(&[("error_reason", "user_denied")])).as_deref(),
-            Some("user_denied")
-        );
-        assert_eq!(denied(&q(&[("code", "c"), ("state", "s")])), None);
-        assert_eq!(denied(&q(&[("error", " ")])), None);
-    }
 
     #[test]
     fn token_answers() {

@@ -39,7 +39,6 @@ use crate::api::{self, Answer};
 use crate::errors::{NetworkError, redact};
 use herald_core::{AuthorizeRequest, CallbackParams, Credential, HttpCtx, ProviderError, Secret};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::time::Duration;
 use time::OffsetDateTime;
 use url::Url;
@@ -97,24 +96,7 @@ struct UserInfo {
 
 /// The app's client id and secret from the provider settings.
 pub fn client(http: &HttpCtx) -> Result<(&str, &str), ProviderError> {
-    let id = http
-        .settings
-        .client_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let secret = http
-        .settings
-        .client_secret
-        .as_ref()
-        .map(Secret::expose)
-        .filter(|s| !s.is_empty());
-    match (id, secret) {
-        (Some(id), Some(secret)) => Ok((id, secret)),
-        _ => Err(ProviderError::Unsupported {
-            message: "the app has no LinkedIn client_id/client_secret configured".into(),
-        }),
-    }
+    herald_core::oauth2::client_credentials(&http.settings, "the app has no LinkedIn client")
 }
 
 fn consent_url(http: &HttpCtx, path: &str) -> Result<Url, ProviderError> {
@@ -145,35 +127,9 @@ pub fn authorize_url(req: &AuthorizeRequest, http: &HttpCtx) -> Result<Url, Prov
     Ok(url)
 }
 
-/// Why the member refused consent, if the callback says so.
-pub fn denied(query: &BTreeMap<String, String>) -> Option<String> {
-    let get = |k: &str| query.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());
-    let reason = get("error")?;
-    let text = match get("error_description") {
-        Some(d) => format!("{reason}: {d}"),
-        None => reason.to_owned(),
-    };
-    Some(text.chars().take(300).collect())
-}
-
 /// Exchanges the callback's code, then asks `/v2/userinfo` whose token it is.
 pub async fn exchange(cb: &CallbackParams, http: &HttpCtx) -> Result<Credential, ProviderError> {
-    if let Some(reason) = denied(&cb.query) {
-        return Err(ProviderError::AuthRevoked {
-            status: None,
-            message: format!("the member did not grant access: {reason}"),
-        });
-    }
-    let code = cb
-        .query
-        .get("code")
-        .map(String::as_str)
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| ProviderError::Rejected {
-            status: None,
-            code: "missing_code".into(),
-            message: "the callback has no code".into(),
-        })?;
+    let code = herald_core::oauth2::callback_code(&cb.query)?;
     let (client_id, client_secret) = client(http)?;
     let form = [
         ("grant_type", "authorization_code"),
@@ -330,31 +286,6 @@ pub async fn revoke(_cred: &Credential, _http: &HttpCtx) -> Result<bool, Provide
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn q(v: &[(&str, &str)]) -> BTreeMap<String, String> {
-        v.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn denial_reasons() {
-        assert_eq!(
-            denied(&q(&[
-                ("error", "user_cancelled_authorize"),
-                ("error_description", "The user cancelled the authorization"),
-                ("state", "s"),
-            ]))
-            .as_deref(),
-            Some("user_cancelled_authorize: The user cancelled the authorization")
-        );
-        assert_eq!(
-            denied(&q(&[("error", "access_denied")])).as_deref(),
-            Some("access_denied")
-        );
-        assert_eq!(denied(&q(&[("code", "c"), ("state", "s")])), None);
-        assert_eq!(denied(&q(&[("error", " ")])), None);
-    }
 
     #[test]
     fn token_answers() {

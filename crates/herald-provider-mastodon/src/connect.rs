@@ -13,7 +13,6 @@ use herald_core::{
     AuthorizeRequest, CallbackParams, Credential, HttpCtx, ProviderError, RegisteredClient, Secret,
 };
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use url::Url;
 
@@ -117,24 +116,10 @@ pub async fn register_client(
 
 /// The registered client's id and secret, from the settings Herald filled in.
 pub fn client(http: &HttpCtx) -> Result<(&str, &str), ProviderError> {
-    let id = http
-        .settings
-        .client_id
-        .as_deref()
-        .filter(|s| !s.trim().is_empty());
-    let secret = http
-        .settings
-        .client_secret
-        .as_ref()
-        .map(Secret::expose)
-        .filter(|s| !s.is_empty());
-    match (id, secret) {
-        (Some(id), Some(secret)) => Ok((id, secret)),
-        _ => Err(ProviderError::Unsupported {
-            message: "no client is registered at this Mastodon instance (client_id/client_secret missing)"
-                .into(),
-        }),
-    }
+    herald_core::oauth2::client_credentials(
+        &http.settings,
+        "no client is registered at this Mastodon instance",
+    )
 }
 
 /// The instance's consent page.
@@ -168,36 +153,9 @@ pub fn authorize_url(req: &AuthorizeRequest, http: &HttpCtx) -> Result<Url, Prov
     Ok(url)
 }
 
-/// Why the user refused consent, if the callback says so
-/// (`error=access_denied&error_description=…`).
-pub fn denied(query: &BTreeMap<String, String>) -> Option<String> {
-    let get = |k: &str| query.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());
-    let reason = get("error")?;
-    let text = match get("error_description") {
-        Some(d) => format!("{reason}: {d}"),
-        None => reason.to_owned(),
-    };
-    Some(text.chars().take(300).collect())
-}
-
 /// Exchanges the callback's code, then asks the instance whose token it is.
 pub async fn exchange(cb: &CallbackParams, http: &HttpCtx) -> Result<Credential, ProviderError> {
-    if let Some(reason) = denied(&cb.query) {
-        return Err(ProviderError::AuthRevoked {
-            status: None,
-            message: format!("the user did not grant access: {reason}"),
-        });
-    }
-    let code = cb
-        .query
-        .get("code")
-        .map(String::as_str)
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| ProviderError::Rejected {
-            status: None,
-            code: "missing_code".into(),
-            message: "the callback has no code".into(),
-        })?;
+    let code = herald_core::oauth2::callback_code(&cb.query)?;
     let (client_id, client_secret) = client(http)?;
     let verifier = cb.pkce_verifier.as_ref().map(Secret::expose);
     let scope = SCOPES.join(" ");
@@ -378,33 +336,6 @@ pub async fn revoke(cred: &Credential, http: &HttpCtx) -> Result<bool, ProviderE
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn q(v: &[(&str, &str)]) -> BTreeMap<String, String> {
-        v.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn denial_reasons() {
-        assert_eq!(
-            denied(&q(&[
-                ("error", "access_denied"),
-                (
-                    "error_description",
-                    "The resource owner or authorization server denied the request."
-                )
-            ]))
-            .as_deref(),
-            Some("access_denied: The resource owner or authorization server denied the request.")
-        );
-        assert_eq!(
-            denied(&q(&[("error", "access_denied")])).as_deref(),
-            Some("access_denied")
-        );
-        assert_eq!(denied(&q(&[("code", "c"), ("state", "s")])), None);
-        assert_eq!(denied(&q(&[("error", " ")])), None);
-    }
 
     #[test]
     fn token_answers() {

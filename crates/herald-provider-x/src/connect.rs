@@ -27,7 +27,6 @@ use crate::api::{self, Answer, Client};
 use crate::errors::{NetworkError, redact_all};
 use herald_core::{AuthorizeRequest, CallbackParams, Credential, HttpCtx, ProviderError, Secret};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use url::Url;
 
@@ -104,36 +103,9 @@ pub fn authorize_url(req: &AuthorizeRequest, http: &HttpCtx) -> Result<Url, Prov
     Ok(url)
 }
 
-/// Why the user refused consent, if the callback says so
-/// (`error=access_denied`).
-pub fn denied(query: &BTreeMap<String, String>) -> Option<String> {
-    let get = |k: &str| query.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());
-    let reason = get("error")?;
-    let text = match get("error_description") {
-        Some(d) => format!("{reason}: {d}"),
-        None => reason.to_owned(),
-    };
-    Some(text.chars().take(300).collect())
-}
-
 /// Exchanges the callback's code, then asks X whose token it is.
 pub async fn exchange(cb: &CallbackParams, http: &HttpCtx) -> Result<Credential, ProviderError> {
-    if let Some(reason) = denied(&cb.query) {
-        return Err(ProviderError::AuthRevoked {
-            status: None,
-            message: format!("the user did not grant access: {reason}"),
-        });
-    }
-    let code = cb
-        .query
-        .get("code")
-        .map(String::as_str)
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| ProviderError::Rejected {
-            status: None,
-            code: "missing_code".into(),
-            message: "the callback has no code".into(),
-        })?;
+    let code = herald_core::oauth2::callback_code(&cb.query)?;
     let verifier = cb
         .pkce_verifier
         .as_ref()
@@ -341,30 +313,6 @@ pub async fn revoke(cred: &Credential, http: &HttpCtx) -> Result<bool, ProviderE
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn q(v: &[(&str, &str)]) -> BTreeMap<String, String> {
-        v.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn denial_reasons() {
-        assert_eq!(
-            denied(&q(&[("error", "access_denied"), ("state", "s")])).as_deref(),
-            Some("access_denied")
-        );
-        assert_eq!(
-            denied(&q(&[
-                ("error", "access_denied"),
-                ("error_description", "no")
-            ]))
-            .as_deref(),
-            Some("access_denied: no")
-        );
-        assert_eq!(denied(&q(&[("code", "c"), ("state", "s")])), None);
-        assert_eq!(denied(&q(&[("error", " ")])), None);
-    }
 
     #[test]
     fn token_answers() {
