@@ -193,6 +193,118 @@ impl ProviderError {
     }
 }
 
+/// Maps a send failure. A refusal by the guarded client's resolver (a name
+/// that resolves, or re-binds, to a private address) is a policy refusal
+/// ([`refused`]); anything else is [`ProviderError::from_reqwest`].
+pub fn send_error(err: &reqwest::Error) -> ProviderError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(o) = e.downcast_ref::<crate::outbound::OutboundError>() {
+            return refused(o);
+        }
+        source = e.source();
+    }
+    ProviderError::from_reqwest(err)
+}
+
+/// An outbound-policy refusal: a forbidden or host-less address is refused
+/// for good (`Rejected forbidden_address`); a name that does not resolve may
+/// resolve later (`Transient`).
+pub fn refused(err: &crate::outbound::OutboundError) -> ProviderError {
+    use crate::outbound::OutboundError;
+    match err {
+        OutboundError::Unresolved(_) => ProviderError::Transient {
+            status: None,
+            message: err.to_string(),
+        },
+        OutboundError::Forbidden(_) | OutboundError::NoHost => ProviderError::Rejected {
+            status: None,
+            code: "forbidden_address".into(),
+            message: err.to_string(),
+        },
+    }
+}
+
+/// Replaces `secret` in the error's message with `***` (a token or code a
+/// network echoed must not reach the delivery log). Secrets shorter than 8
+/// characters are replaced only where they are not part of a longer word, so
+/// a short token such as `tok` does not mangle the word "token".
+pub fn redact(err: ProviderError, secret: &str) -> ProviderError {
+    if secret.is_empty() || !err.message().contains(secret) {
+        return err;
+    }
+    let clean = |m: String| {
+        if secret.chars().count() >= 8 {
+            m.replace(secret, "***")
+        } else {
+            replace_standalone(&m, secret)
+        }
+    };
+    match err {
+        ProviderError::RateLimited {
+            retry_after,
+            status,
+            message,
+        } => ProviderError::RateLimited {
+            retry_after,
+            status,
+            message: clean(message),
+        },
+        ProviderError::Transient { status, message } => ProviderError::Transient {
+            status,
+            message: clean(message),
+        },
+        ProviderError::Unknown { message } => ProviderError::Unknown {
+            message: clean(message),
+        },
+        ProviderError::AuthExpired { status, message } => ProviderError::AuthExpired {
+            status,
+            message: clean(message),
+        },
+        ProviderError::AuthRevoked { status, message } => ProviderError::AuthRevoked {
+            status,
+            message: clean(message),
+        },
+        ProviderError::Rejected {
+            status,
+            code,
+            message,
+        } => ProviderError::Rejected {
+            status,
+            code,
+            message: clean(message),
+        },
+        ProviderError::Unsupported { message } => ProviderError::Unsupported {
+            message: clean(message),
+        },
+    }
+}
+
+/// Replaces `needle` where it is not part of a longer word.
+fn replace_standalone(text: &str, needle: &str) -> String {
+    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(needle) {
+        let before = rest[..i].chars().last().or_else(|| out.chars().last());
+        let after = rest[i + needle.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if word(before) || word(after) {
+            out.push_str(needle);
+        } else {
+            out.push_str("***");
+        }
+        rest = &rest[i + needle.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// [`redact`] for several secrets.
+pub fn redact_all(err: ProviderError, secrets: &[&str]) -> ProviderError {
+    secrets.iter().fold(err, |e, s| redact(e, s))
+}
+
 /// reqwest errors print the URL, which may carry a token in its query; drop it.
 fn without_url(err: &reqwest::Error) -> String {
     let mut e = String::new();
@@ -242,6 +354,44 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redaction_hides_every_occurrence_in_every_class() {
+        let e = ProviderError::Rejected {
+            status: Some(400),
+            code: "invalid_grant".into(),
+            message: "code abc123 (abc123) refused, secret s3 too".into(),
+        };
+        let e = redact_all(e, &["abc123", "s3", ""]);
+        assert_eq!(e.message(), "code *** (***) refused, secret *** too");
+        assert_eq!(
+            (e.code().as_str(), e.http_status()),
+            ("invalid_grant", Some(400))
+        );
+        let e = redact(
+            ProviderError::Unknown {
+                message: "tok".into(),
+            },
+            "tok",
+        );
+        assert_eq!(e.message(), "***");
+        assert_eq!(e.class(), ErrorClass::Unknown);
+    }
+
+    #[test]
+    fn policy_refusals_are_rejected_unless_the_name_may_resolve_later() {
+        use crate::outbound::OutboundError;
+        let e = refused(&OutboundError::Forbidden("10.0.0.1".parse().unwrap()));
+        assert_eq!(
+            (e.class(), e.code().as_str()),
+            (ErrorClass::Rejected, "forbidden_address")
+        );
+        assert_eq!(refused(&OutboundError::NoHost).code(), "forbidden_address");
+        assert_eq!(
+            refused(&OutboundError::Unresolved("x.invalid".into())).class(),
+            ErrorClass::Transient
+        );
+    }
 
     #[test]
     fn retry_after_seconds_and_dates() {

@@ -4,8 +4,9 @@
 //! maps requests that got no answer (including refusals by the SSRF-guarded
 //! client, since a PDS address comes from a user).
 
+use herald_core::ProviderError;
 use herald_core::error::parse_retry_after;
-use herald_core::{OutboundError, ProviderError};
+pub use herald_core::error::{redact, refused, send_error};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -104,87 +105,11 @@ pub fn classify(answer: &Answer, call: Call, now_unix: i64) -> ProviderError {
     }
 }
 
-/// Maps a request that got no answer. A refusal by the guarded client's
-/// resolver (a PDS name that resolves, or re-binds, to a private address) is a
-/// policy refusal, not a network failure.
-pub fn send_error(err: &reqwest::Error) -> ProviderError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if let Some(o) = e.downcast_ref::<OutboundError>() {
-            return refused(o);
-        }
-        source = e.source();
-    }
-    ProviderError::from_reqwest(err)
-}
-
-/// An outbound-policy refusal: a forbidden or host-less address is refused
-/// for good; a name that does not resolve may resolve later.
-pub fn refused(err: &OutboundError) -> ProviderError {
-    match err {
-        OutboundError::Unresolved(_) => ProviderError::Transient {
-            status: None,
-            message: err.to_string(),
-        },
-        OutboundError::Forbidden(_) | OutboundError::NoHost => ProviderError::Rejected {
-            status: None,
-            code: "forbidden_address".into(),
-            message: err.to_string(),
-        },
-    }
-}
-
-/// Removes `secret` from the error's message (a token echoed by a server must
-/// not reach the delivery log).
-pub fn redact(err: ProviderError, secret: &str) -> ProviderError {
-    if secret.is_empty() || !err.message().contains(secret) {
-        return err;
-    }
-    let clean = |m: String| m.replace(secret, "***");
-    match err {
-        ProviderError::RateLimited {
-            retry_after,
-            status,
-            message,
-        } => ProviderError::RateLimited {
-            retry_after,
-            status,
-            message: clean(message),
-        },
-        ProviderError::Transient { status, message } => ProviderError::Transient {
-            status,
-            message: clean(message),
-        },
-        ProviderError::Unknown { message } => ProviderError::Unknown {
-            message: clean(message),
-        },
-        ProviderError::AuthExpired { status, message } => ProviderError::AuthExpired {
-            status,
-            message: clean(message),
-        },
-        ProviderError::AuthRevoked { status, message } => ProviderError::AuthRevoked {
-            status,
-            message: clean(message),
-        },
-        ProviderError::Rejected {
-            status,
-            code,
-            message,
-        } => ProviderError::Rejected {
-            status,
-            code,
-            message: clean(message),
-        },
-        ProviderError::Unsupported { message } => ProviderError::Unsupported {
-            message: clean(message),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use herald_core::ErrorClass::{self, *};
+    use herald_core::OutboundError;
 
     fn answer(status: u16, body: &str) -> Answer {
         Answer {

@@ -34,6 +34,7 @@
 
 use herald_core::ProviderError;
 use herald_core::error::parse_retry_after;
+pub use herald_core::error::{redact, redact_all};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 use std::time::Duration;
@@ -263,57 +264,6 @@ pub fn regain_access(value: &str) -> Option<Duration> {
     let mut best = 0;
     walk(&v, &mut best);
     (best > 0).then(|| Duration::from_secs(best.saturating_mul(60)))
-}
-
-/// Replaces every occurrence of `secret` in the error's message.
-pub fn redact(err: ProviderError, secret: &str) -> ProviderError {
-    if secret.is_empty() || !err.message().contains(secret) {
-        return err;
-    }
-    let clean = |m: String| m.replace(secret, "***");
-    match err {
-        ProviderError::RateLimited {
-            retry_after,
-            status,
-            message,
-        } => ProviderError::RateLimited {
-            retry_after,
-            status,
-            message: clean(message),
-        },
-        ProviderError::Transient { status, message } => ProviderError::Transient {
-            status,
-            message: clean(message),
-        },
-        ProviderError::Unknown { message } => ProviderError::Unknown {
-            message: clean(message),
-        },
-        ProviderError::AuthExpired { status, message } => ProviderError::AuthExpired {
-            status,
-            message: clean(message),
-        },
-        ProviderError::AuthRevoked { status, message } => ProviderError::AuthRevoked {
-            status,
-            message: clean(message),
-        },
-        ProviderError::Rejected {
-            status,
-            code,
-            message,
-        } => ProviderError::Rejected {
-            status,
-            code,
-            message: clean(message),
-        },
-        ProviderError::Unsupported { message } => ProviderError::Unsupported {
-            message: clean(message),
-        },
-    }
-}
-
-/// [`redact`] for several secrets.
-pub fn redact_all(err: ProviderError, secrets: &[&str]) -> ProviderError {
-    secrets.iter().fold(err, |e, s| redact(e, s))
 }
 
 /// At most [`MAX_MESSAGE`] characters.

@@ -34,6 +34,7 @@
 
 use herald_core::ProviderError;
 use herald_core::error::parse_retry_after;
+pub use herald_core::error::redact;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 use std::time::Duration;
@@ -229,52 +230,6 @@ pub fn until_midnight_utc(now: OffsetDateTime) -> Duration {
     };
     let d = next - now;
     Duration::from_secs(d.whole_seconds().max(0) as u64 + u64::from(d.subsec_nanoseconds() > 0))
-}
-
-/// Replaces every occurrence of `secret` in the error's message.
-pub fn redact(err: ProviderError, secret: &str) -> ProviderError {
-    if secret.is_empty() || !err.message().contains(secret) {
-        return err;
-    }
-    let clean = |m: String| m.replace(secret, "***");
-    match err {
-        ProviderError::RateLimited {
-            retry_after,
-            status,
-            message,
-        } => ProviderError::RateLimited {
-            retry_after,
-            status,
-            message: clean(message),
-        },
-        ProviderError::Transient { status, message } => ProviderError::Transient {
-            status,
-            message: clean(message),
-        },
-        ProviderError::Unknown { message } => ProviderError::Unknown {
-            message: clean(message),
-        },
-        ProviderError::AuthExpired { status, message } => ProviderError::AuthExpired {
-            status,
-            message: clean(message),
-        },
-        ProviderError::AuthRevoked { status, message } => ProviderError::AuthRevoked {
-            status,
-            message: clean(message),
-        },
-        ProviderError::Rejected {
-            status,
-            code,
-            message,
-        } => ProviderError::Rejected {
-            status,
-            code,
-            message: clean(message),
-        },
-        ProviderError::Unsupported { message } => ProviderError::Unsupported {
-            message: clean(message),
-        },
-    }
 }
 
 /// At most [`MAX_MESSAGE`] characters.

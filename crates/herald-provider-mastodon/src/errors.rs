@@ -8,8 +8,9 @@
 //! might echo are removed with [`redact`], and a refusal by the outbound policy
 //! (a private address) is told apart from a network failure ([`send_error`]).
 
+use herald_core::ProviderError;
 use herald_core::error::parse_retry_after;
-use herald_core::{OutboundError, ProviderError};
+pub use herald_core::error::{redact, refused, send_error};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 use std::time::Duration;
@@ -202,83 +203,6 @@ pub fn parse_rate_limit_reset(value: &str, now: OffsetDateTime) -> Option<Durati
     })
 }
 
-/// Maps an outbound-policy refusal: a private or host-less address is refused
-/// for good; a name that does not resolve may resolve later.
-pub fn refused(err: &OutboundError) -> ProviderError {
-    match err {
-        OutboundError::Unresolved(_) => ProviderError::Transient {
-            status: None,
-            message: err.to_string(),
-        },
-        OutboundError::Forbidden(_) | OutboundError::NoHost => ProviderError::Rejected {
-            status: None,
-            code: "forbidden_address".into(),
-            message: format!("the instance address is not allowed: {err}"),
-        },
-    }
-}
-
-/// Maps a send failure. A refusal by the guarded client's resolver (a name
-/// that resolves, or re-binds, to a private address) counts as a policy
-/// refusal; otherwise a connect error is `Transient` and a timeout after the
-/// request left is `Unknown` ([`ProviderError::from_reqwest`]).
-pub fn send_error(err: &reqwest::Error) -> ProviderError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if let Some(o) = e.downcast_ref::<OutboundError>() {
-            return refused(o);
-        }
-        source = e.source();
-    }
-    ProviderError::from_reqwest(err)
-}
-
-/// Replaces every standalone occurrence of `secret` in the error's message.
-pub fn redact(err: ProviderError, secret: &str) -> ProviderError {
-    if secret.is_empty() || !err.message().contains(secret) {
-        return err;
-    }
-    let clean = |m: String| m.replace(secret, "***");
-    match err {
-        ProviderError::RateLimited {
-            retry_after,
-            status,
-            message,
-        } => ProviderError::RateLimited {
-            retry_after,
-            status,
-            message: clean(message),
-        },
-        ProviderError::Transient { status, message } => ProviderError::Transient {
-            status,
-            message: clean(message),
-        },
-        ProviderError::Unknown { message } => ProviderError::Unknown {
-            message: clean(message),
-        },
-        ProviderError::AuthExpired { status, message } => ProviderError::AuthExpired {
-            status,
-            message: clean(message),
-        },
-        ProviderError::AuthRevoked { status, message } => ProviderError::AuthRevoked {
-            status,
-            message: clean(message),
-        },
-        ProviderError::Rejected {
-            status,
-            code,
-            message,
-        } => ProviderError::Rejected {
-            status,
-            code,
-            message: clean(message),
-        },
-        ProviderError::Unsupported { message } => ProviderError::Unsupported {
-            message: clean(message),
-        },
-    }
-}
-
 /// At most [`MAX_MESSAGE`] characters.
 fn short(s: &str) -> String {
     match s.char_indices().nth(MAX_MESSAGE) {
@@ -291,6 +215,7 @@ fn short(s: &str) -> String {
 mod tests {
     use super::*;
     use herald_core::ErrorClass;
+    use herald_core::OutboundError;
     use time::macros::datetime;
 
     #[test]

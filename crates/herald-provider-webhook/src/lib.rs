@@ -12,11 +12,11 @@ pub use signature::{SIGNATURE_HEADER, sign, verify};
 
 use async_trait::async_trait;
 use herald_core::action::check_http_url;
+use herald_core::error::{refused, send_error};
 use herald_core::provider::{ConnectionInput, TextCounting};
 use herald_core::{
-    AccountInfo, Capabilities, Credential, HttpCtx, IdempotencyKey, NativePost, OutboundError,
-    Provider, ProviderDefaults, ProviderError, Published, RenderError, RenderedAction,
-    ValidationErrors,
+    AccountInfo, Capabilities, Credential, HttpCtx, IdempotencyKey, NativePost, Provider,
+    ProviderDefaults, ProviderError, Published, RenderError, RenderedAction, ValidationErrors,
 };
 use reqwest::header::CONTENT_TYPE;
 
@@ -37,33 +37,6 @@ fn rejected(code: &str, message: impl Into<String>) -> ProviderError {
         code: code.to_owned(),
         message: message.into(),
     }
-}
-
-/// Maps an outbound-policy refusal: a forbidden or host-less address is refused
-/// for good; a name that does not resolve may resolve later.
-fn refused(err: &OutboundError) -> ProviderError {
-    match err {
-        OutboundError::Unresolved(_) => ProviderError::Transient {
-            status: None,
-            message: err.to_string(),
-        },
-        OutboundError::Forbidden(_) | OutboundError::NoHost => {
-            rejected("forbidden_address", err.to_string())
-        }
-    }
-}
-
-/// Maps a send failure; a refusal by the guarded client's resolver (a name that
-/// resolves, or re-binds, to a private address) counts as a policy refusal.
-fn send_error(err: &reqwest::Error) -> ProviderError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if let Some(o) = e.downcast_ref::<OutboundError>() {
-            return refused(o);
-        }
-        source = e.source();
-    }
-    ProviderError::from_reqwest(err)
 }
 
 /// Reads at most [`MAX_ANSWER_BYTES`] of the answer (the receiver is untrusted);

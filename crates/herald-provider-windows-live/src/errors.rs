@@ -9,6 +9,7 @@
 
 use herald_core::ProviderError;
 use herald_core::error::parse_retry_after;
+pub use herald_core::error::redact;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 use std::time::Duration;
@@ -143,73 +144,6 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_retry_after)
-}
-
-/// Replaces every occurrence of `secret` in the error's message with `***`.
-pub fn redact(err: ProviderError, secret: &str) -> ProviderError {
-    if secret.is_empty() || !err.message().contains(secret) {
-        return err;
-    }
-    let clean = |m: String| replace_standalone(&m, secret);
-    match err {
-        ProviderError::RateLimited {
-            retry_after,
-            status,
-            message,
-        } => ProviderError::RateLimited {
-            retry_after,
-            status,
-            message: clean(message),
-        },
-        ProviderError::Transient { status, message } => ProviderError::Transient {
-            status,
-            message: clean(message),
-        },
-        ProviderError::Unknown { message } => ProviderError::Unknown {
-            message: clean(message),
-        },
-        ProviderError::AuthExpired { status, message } => ProviderError::AuthExpired {
-            status,
-            message: clean(message),
-        },
-        ProviderError::AuthRevoked { status, message } => ProviderError::AuthRevoked {
-            status,
-            message: clean(message),
-        },
-        ProviderError::Rejected {
-            status,
-            code,
-            message,
-        } => ProviderError::Rejected {
-            status,
-            code,
-            message: clean(message),
-        },
-        ProviderError::Unsupported { message } => ProviderError::Unsupported {
-            message: clean(message),
-        },
-    }
-}
-
-/// Replaces `needle` where it is not part of a longer word, so a short token
-/// such as `tok` is hidden without mangling the word "token".
-pub fn replace_standalone(text: &str, needle: &str) -> String {
-    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find(needle) {
-        let before = rest[..i].chars().last().or_else(|| out.chars().last());
-        let after = rest[i + needle.len()..].chars().next();
-        out.push_str(&rest[..i]);
-        if word(before) || word(after) {
-            out.push_str(needle);
-        } else {
-            out.push_str("***");
-        }
-        rest = &rest[i + needle.len()..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// A string or number as text.

@@ -19,6 +19,7 @@
 
 use herald_core::ProviderError;
 use herald_core::error::parse_retry_after;
+pub use herald_core::error::{redact, redact_all};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 use std::time::Duration;
@@ -237,57 +238,6 @@ pub fn parse_rate_limit_reset(value: &str, now: OffsetDateTime) -> Option<Durati
     let secs = value.trim().parse::<i64>().ok()?;
     let d = secs - now.unix_timestamp();
     Some(Duration::from_secs(d.max(0) as u64))
-}
-
-/// Replaces every occurrence of `secret` in the error's message.
-pub fn redact(err: ProviderError, secret: &str) -> ProviderError {
-    if secret.is_empty() || !err.message().contains(secret) {
-        return err;
-    }
-    let clean = |m: String| m.replace(secret, "***");
-    match err {
-        ProviderError::RateLimited {
-            retry_after,
-            status,
-            message,
-        } => ProviderError::RateLimited {
-            retry_after,
-            status,
-            message: clean(message),
-        },
-        ProviderError::Transient { status, message } => ProviderError::Transient {
-            status,
-            message: clean(message),
-        },
-        ProviderError::Unknown { message } => ProviderError::Unknown {
-            message: clean(message),
-        },
-        ProviderError::AuthExpired { status, message } => ProviderError::AuthExpired {
-            status,
-            message: clean(message),
-        },
-        ProviderError::AuthRevoked { status, message } => ProviderError::AuthRevoked {
-            status,
-            message: clean(message),
-        },
-        ProviderError::Rejected {
-            status,
-            code,
-            message,
-        } => ProviderError::Rejected {
-            status,
-            code,
-            message: clean(message),
-        },
-        ProviderError::Unsupported { message } => ProviderError::Unsupported {
-            message: clean(message),
-        },
-    }
-}
-
-/// Redacts each of `secrets`.
-pub fn redact_all(err: ProviderError, secrets: &[&str]) -> ProviderError {
-    secrets.iter().fold(err, |e, s| redact(e, s))
 }
 
 /// At most [`MAX_MESSAGE`] characters.
