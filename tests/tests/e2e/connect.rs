@@ -622,7 +622,11 @@ async fn a_user_holds_at_most_the_cap_of_connections_per_provider() {
         ))
         .mount(&wl)
         .await;
-    let h = Herald::builder().messenger_at(&wl.uri()).start().await;
+    let h = Herald::builder()
+        .messenger_at(&wl.uri())
+        .env("HERALD_GIGYA__TRUSTED_PROXIES", "127.0.0.1/32")
+        .start()
+        .await;
     let app = h.create_app(Some("https://site.example/"));
     let import = |n: String| {
         let app = &app;
@@ -657,6 +661,42 @@ async fn a_user_holds_at_most_the_cap_of_connections_per_provider() {
         .status,
         200
     );
+
+    // So is a Gigya notifyLogin handing in a 21st account (400006 naming
+    // the provider's session); one already held is updated.
+    let notify = |account: &'static str| {
+        let (h, app) = (&h, &app);
+        async move {
+            answer(
+                h.http
+                    .post(format!("{}/socialize.notifyLogin", h.base))
+                    .header("X-Forwarded-Proto", "https")
+                    .form(&[
+                        ("apiKey", app.api_key.as_str()),
+                        ("secret", app.secret.as_str()),
+                        ("siteUID", "ana"),
+                        (
+                            "providerSessions",
+                            json!({"messenger": {"authToken": "t", "providerUID": account}})
+                                .to_string()
+                                .as_str(),
+                        ),
+                    ])
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let g = notify("cid-21").await;
+    assert_eq!(g.body["errorCode"], 400006, "{:?}", g.body);
+    assert!(
+        g.body.to_string().contains("providerSessions.messenger"),
+        "{:?}",
+        g.body
+    );
+    assert_eq!(notify("cid-4").await.body["errorCode"], 0);
 
     // A connect flow for a 21st account is refused too.
     let r = start(
