@@ -94,6 +94,53 @@ pub fn fits_cap<E: AsRef<str>>(existing: &[E], adding: &[&str], cap: u32) -> boo
     new.is_empty() || existing.len().saturating_add(new.len()) <= cap as usize
 }
 
+/// The provider_uids `uid` of `app` holds on `provider`, on `db` (a
+/// connection or a transaction).
+pub(crate) async fn held_accounts<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    app: &str,
+    uid: &str,
+    provider: &str,
+) -> Result<Vec<String>, StoreError> {
+    use sea_orm::QuerySelect;
+    Ok(connections::Entity::find()
+        .select_only()
+        .column(connections::Column::ProviderUid)
+        .filter(connections::Column::AppId.eq(app))
+        .filter(connections::Column::Uid.eq(uid))
+        .filter(connections::Column::Provider.eq(provider))
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// A stored credential's columns, decrypted into a `Credential` for one call.
+pub(crate) struct StoredCredential<'a> {
+    pub access_token_enc: Option<&'a str>,
+    pub refresh_token_enc: Option<&'a str>,
+    pub secret_enc: Option<&'a str>,
+    pub expires_at: Option<i64>,
+    pub provider_uid: &'a str,
+    pub display_name: Option<&'a str>,
+    pub url: Option<&'a str>,
+}
+
+impl StoredCredential<'_> {
+    pub(crate) fn decrypt(&self, s: &crate::SecretBox) -> Result<Credential, StoreError> {
+        Ok(Credential {
+            access_token: s.decrypt_opt(self.access_token_enc)?,
+            refresh_token: s.decrypt_opt(self.refresh_token_enc)?,
+            expires_at: self.expires_at.and_then(|ms| {
+                time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok()
+            }),
+            provider_uid: self.provider_uid.to_owned(),
+            display_name: self.display_name.map(str::to_owned),
+            url: self.url.map(str::to_owned),
+            secret: s.decrypt_opt(self.secret_enc)?,
+        })
+    }
+}
+
 /// A credential whose secrets are already encrypted (moving from a pending
 /// connection, or just encrypted by [`Store::upsert_connection`]).
 pub(crate) struct EncryptedUpsert {
@@ -170,30 +217,6 @@ pub(crate) async fn upsert_encrypted<C: sea_orm::ConnectionTrait>(
         .ok_or_else(|| StoreError::Corrupt("upserted connection vanished".into()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::fits_cap;
-
-    #[test]
-    fn the_cap_counts_only_new_accounts() {
-        let two = ["a", "b"];
-        assert!(fits_cap(&two, &["c"], 3));
-        assert!(
-            !fits_cap(&two, &["c"], 2),
-            "a third account passes a cap of 2"
-        );
-        assert!(
-            fits_cap(&two, &["a"], 2),
-            "updating a held account is not capped"
-        );
-        assert!(fits_cap(&two, &["b", "a"], 0));
-        assert!(!fits_cap(&two, &["a", "c", "d"], 3));
-        assert!(fits_cap(&two, &["c", "c"], 3), "one account counted once");
-        assert!(fits_cap::<&str>(&[], &[], 0));
-        assert!(!fits_cap::<&str>(&[], &["x"], 0));
-    }
-}
-
 impl Store {
     /// Inserts the connection, or replaces the stored credential of the same
     /// account (same app, uid, provider and provider_uid).
@@ -227,17 +250,8 @@ impl Store {
         adding: &[&str],
         cap: u32,
     ) -> Result<bool, StoreError> {
-        use sea_orm::QuerySelect;
-        let existing: Vec<String> = connections::Entity::find()
-            .select_only()
-            .column(connections::Column::ProviderUid)
-            .filter(connections::Column::AppId.eq(app.as_str()))
-            .filter(connections::Column::Uid.eq(uid))
-            .filter(connections::Column::Provider.eq(provider))
-            .into_tuple()
-            .all(self.db())
-            .await?;
-        Ok(fits_cap(&existing, adding, cap))
+        let held = held_accounts(self.db(), app.as_str(), uid, provider).await?;
+        Ok(fits_cap(&held, adding, cap))
     }
 
     pub async fn connections_of(
@@ -345,18 +359,16 @@ impl Store {
 
     /// The stored credential, decrypted for one call.
     pub fn credential(&self, c: &connections::Model) -> Result<Credential, StoreError> {
-        let s = self.secrets();
-        Ok(Credential {
-            access_token: s.decrypt_opt(c.access_token_enc.as_deref())?,
-            refresh_token: s.decrypt_opt(c.refresh_token_enc.as_deref())?,
-            expires_at: c.expires_at.and_then(|ms| {
-                time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok()
-            }),
-            provider_uid: c.provider_uid.clone(),
-            display_name: c.display_name.clone(),
-            url: c.url.clone(),
-            secret: s.decrypt_opt(c.secret_enc.as_deref())?,
-        })
+        StoredCredential {
+            access_token_enc: c.access_token_enc.as_deref(),
+            refresh_token_enc: c.refresh_token_enc.as_deref(),
+            secret_enc: c.secret_enc.as_deref(),
+            expires_at: c.expires_at,
+            provider_uid: &c.provider_uid,
+            display_name: c.display_name.as_deref(),
+            url: c.url.as_deref(),
+        }
+        .decrypt(&self.secrets())
     }
 
     /// Takes the connection's refresh lease for `owner` when nobody holds it
@@ -567,5 +579,29 @@ impl Store {
         .update(self.db())
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fits_cap;
+
+    #[test]
+    fn the_cap_counts_only_new_accounts() {
+        let two = ["a", "b"];
+        assert!(fits_cap(&two, &["c"], 3));
+        assert!(
+            !fits_cap(&two, &["c"], 2),
+            "a third account passes a cap of 2"
+        );
+        assert!(
+            fits_cap(&two, &["a"], 2),
+            "updating a held account is not capped"
+        );
+        assert!(fits_cap(&two, &["b", "a"], 0));
+        assert!(!fits_cap(&two, &["a", "c", "d"], 3));
+        assert!(fits_cap(&two, &["c", "c"], 3), "one account counted once");
+        assert!(fits_cap::<&str>(&[], &[], 0));
+        assert!(!fits_cap::<&str>(&[], &["x"], 0));
     }
 }

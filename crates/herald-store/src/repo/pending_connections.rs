@@ -6,7 +6,7 @@
 //! (one `DELETE … RETURNING` decides who wins).
 
 use crate::entities::{connections, pending_connections};
-use crate::repo::connections::fits_cap;
+use crate::repo::connections::{StoredCredential, fits_cap, held_accounts};
 use crate::{ConnectionUpsert, Store, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -107,15 +107,7 @@ impl Store {
         let mut providers: Vec<&str> = rows.iter().map(|r| r.provider.as_str()).collect();
         providers.dedup();
         for provider in providers {
-            let existing: Vec<String> = connections::Entity::find()
-                .select_only()
-                .column(connections::Column::ProviderUid)
-                .filter(connections::Column::AppId.eq(app.as_str()))
-                .filter(connections::Column::Uid.eq(uid))
-                .filter(connections::Column::Provider.eq(provider))
-                .into_tuple()
-                .all(&txn)
-                .await?;
+            let existing = held_accounts(&txn, app.as_str(), uid, provider).await?;
             let adding: Vec<&str> = rows
                 .iter()
                 .filter(|r| r.provider == provider)
@@ -181,17 +173,15 @@ impl Store {
         &self,
         p: &pending_connections::Model,
     ) -> Result<Credential, StoreError> {
-        let s = self.secrets();
-        Ok(Credential {
-            access_token: s.decrypt_opt(p.access_token_enc.as_deref())?,
-            refresh_token: s.decrypt_opt(p.refresh_token_enc.as_deref())?,
-            expires_at: p.expires_at.and_then(|ms| {
-                time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok()
-            }),
-            provider_uid: p.provider_uid.clone(),
-            display_name: p.display_name.clone(),
-            url: p.url.clone(),
-            secret: s.decrypt_opt(p.secret_enc.as_deref())?,
-        })
+        StoredCredential {
+            access_token_enc: p.access_token_enc.as_deref(),
+            refresh_token_enc: p.refresh_token_enc.as_deref(),
+            secret_enc: p.secret_enc.as_deref(),
+            expires_at: p.expires_at,
+            provider_uid: &p.provider_uid,
+            display_name: p.display_name.as_deref(),
+            url: p.url.as_deref(),
+        }
+        .decrypt(&self.secrets())
     }
 }
