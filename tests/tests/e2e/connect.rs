@@ -610,6 +610,18 @@ async fn a_read_only_key_gets_no_reconnect_url() {
     assert_eq!(c["status"], "needs_reauth", "the rest of the view: {c}");
     assert_eq!(c["provider_uid"], "cid-42");
     assert!(c.get("reconnect_url").is_none(), "{c}");
+    // Nor may it redeem a connect code.
+    let redeem = answer(
+        h.http
+            .post(format!("{}/v1/users/ana/connections/redeem", h.base))
+            .bearer_auth(crate::gigya::rs256(&private, kid, "read-2", now))
+            .json(&json!({"connect_code": "whatever"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(redeem.status, 403, "{:?}", redeem.body);
 }
 
 #[tokio::test]
