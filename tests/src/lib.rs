@@ -395,19 +395,75 @@ pub async fn answer(r: reqwest::Response) -> Answer {
     }
 }
 
-/// The `name=value` of the connect-flow cookie Herald set on `r`: what the
-/// same browser sends on the flow's callback or login.
+/// The `name=value` of the connect-flow cookie Herald set on `r` (each flow
+/// has its own, named after its state): what the same browser sends on the
+/// flow's callback or login.
 pub fn flow_cookie(r: &reqwest::Response) -> String {
     let set = r
         .headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("herald_flow=") || v.starts_with("__Host-herald_flow="))
+        .filter(|v| !v.contains("Max-Age=0"))
+        .find(|v| v.starts_with("herald_flow_") || v.starts_with("__Host-herald_flow_"))
         .unwrap_or_else(|| panic!("no flow cookie in {:?}", r.headers()));
     assert!(
         set.contains("HttpOnly") && set.contains("SameSite=Lax"),
         "{set}"
     );
     set.split(';').next().unwrap().to_owned()
+}
+
+/// The query of a redirect's `Location` as a map.
+pub fn location_query(r: &reqwest::Response) -> std::collections::HashMap<String, String> {
+    let location = r.headers()["location"].to_str().expect("ASCII location");
+    url::Url::parse(location)
+        .expect("absolute location")
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+impl TestApp {
+    /// The site's backend redeeming the `connect_code` a connect flow sent
+    /// back to its `redirect_uri`, for the user it expects.
+    pub async fn redeem(&self, uid: &str, connect_code: &str) -> Answer {
+        self.post(
+            &format!("/v1/users/{uid}/connections/redeem"),
+            &serde_json::json!({ "connect_code": connect_code }),
+        )
+        .await
+    }
+
+    /// Redeems the `connect_code` of a flow's final redirect (`back`, the
+    /// site URL Herald sent the browser to) for `uid`; panics unless 200.
+    pub async fn redeem_from(&self, uid: &str, back: &str) -> Answer {
+        let q: std::collections::HashMap<String, String> = url::Url::parse(back)
+            .expect("absolute redirect")
+            .query_pairs()
+            .into_owned()
+            .collect();
+        let code = q
+            .get("connect_code")
+            .unwrap_or_else(|| panic!("no connect_code in {back}"));
+        let r = self.redeem(uid, code).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        r
+    }
+}
+
+/// A flow's redirect back to the site without its `connect_code`, and the
+/// code (panics when there is none): the rest can be compared exactly.
+pub fn split_connect_code(back: &str) -> (String, String) {
+    let mut url = url::Url::parse(back).expect("absolute redirect");
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let code = pairs
+        .iter()
+        .find(|(k, _)| k == "connect_code")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("no connect_code in {back}"));
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(pairs.iter().filter(|(k, _)| k != "connect_code"));
+    (url.to_string(), code)
 }

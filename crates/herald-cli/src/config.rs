@@ -4,7 +4,7 @@
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use herald_dispatch::{DispatchConfig, ProvidersConfig};
-use herald_server::config::GigyaConfig;
+use herald_server::config::{ConnectionsConfig, GigyaConfig};
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -31,6 +31,8 @@ pub struct Config {
     pub dispatch: DispatchConfig,
     #[serde(default)]
     pub gigya: GigyaConfig,
+    #[serde(default)]
+    pub connections: ConnectionsConfig,
     #[serde(default)]
     pub providers: ProvidersConfig,
 }

@@ -290,6 +290,7 @@ pub async fn serve(cfg: Config, with_api: bool) -> Result<()> {
     .map_err(anyhow::Error::msg)?;
     let poller = dispatcher.start();
     let key_watch = watch_key_files(&cfg, store.clone());
+    let sweeper = sweep_unredeemed_connections(&cfg, store.clone(), dispatcher.clone());
     info!(node = dispatcher.node_id(), database = %redact_url(&cfg.database_url()), "delivery workers started");
     if with_api {
         info!(bind = %cfg.bind, public_url = %cfg.public_url(), "Herald API listening");
@@ -301,6 +302,7 @@ pub async fn serve(cfg: Config, with_api: bool) -> Result<()> {
                 public_url: cfg.public_url(),
                 gigya: cfg.gigya.clone(),
                 admin_key: herald_core::Secret::new(admin_key(&cfg)?),
+                connections: cfg.connections.clone(),
             },
         };
         herald_server::serve(state, &cfg.bind)
@@ -314,10 +316,42 @@ pub async fn serve(cfg: Config, with_api: bool) -> Result<()> {
         .shutdown(Duration::from_secs(cfg.dispatch.http_timeout_seconds + 1))
         .await;
     poller.abort();
-    if let Some(w) = key_watch {
-        w.abort();
+    for task in [key_watch, sweeper].into_iter().flatten() {
+        task.abort();
     }
     Ok(())
+}
+
+/// Revokes and deletes, every `connections.sweep_interval_seconds`, the
+/// pending connections whose connect code expired more than
+/// `connections.unredeemed_max_age_seconds` ago. (Until a once-across-nodes
+/// job runner exists every node sweeps; a row is revoked only by the node
+/// that deleted it.)
+fn sweep_unredeemed_connections(
+    cfg: &Config,
+    store: Store,
+    dispatcher: Dispatcher,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let every = cfg.connections.sweep_interval_seconds;
+    if every == 0 {
+        return None;
+    }
+    let max_age = Duration::from_secs(cfg.connections.unredeemed_max_age_seconds);
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(every)).await;
+            if let Err(e) = herald_dispatch::sweep_unredeemed(
+                &store,
+                &dispatcher,
+                herald_store::now_ms(),
+                max_age,
+            )
+            .await
+            {
+                warn!(error = %e, "sweeping unredeemed pending connections failed");
+            }
+        }
+    }))
 }
 
 /// How often a node re-reads file-managed master keys.

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod payload;
+pub mod pending;
 pub mod policy;
 pub mod refresh;
 mod settings;
@@ -13,5 +14,6 @@ mod worker;
 
 pub use config::{DispatchConfig, ProviderEntry, ProvidersConfig};
 pub use payload::{ActionPayload, ProviderChoice};
+pub use pending::sweep_unredeemed;
 pub use refresh::RefreshReason;
 pub use worker::Dispatcher;

@@ -9,8 +9,8 @@ use herald_store::StoreError;
 use herald_store::entities::connections;
 use std::time::Duration;
 
-/// How long one revocation may take before the connection is deleted anyway.
-const REVOKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a disconnect waits for a refresh in flight.
+const REVOKE_TIMEOUT: Duration = herald_dispatch::pending::REVOKE_TIMEOUT;
 
 /// Revokes, then deletes, `conns`; returns how many were deleted.
 pub async fn disconnect(
@@ -55,17 +55,6 @@ async fn revoke(state: &AppState, conn: &connections::Model) {
         return;
     };
     let conn = &hold_refreshes(state, conn).await;
-    let http = match state
-        .dispatcher
-        .http_ctx_for_connection(provider.as_ref(), conn)
-        .await
-    {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::warn!(connection = %conn.id, error = %e, "cannot revoke: settings unavailable");
-            return;
-        }
-    };
     let cred = match state.store.credential(conn) {
         Ok(c) => c,
         Err(e) => {
@@ -73,16 +62,14 @@ async fn revoke(state: &AppState, conn: &connections::Model) {
             return;
         }
     };
-    match tokio::time::timeout(REVOKE_TIMEOUT, provider.revoke(&cred, &http)).await {
-        Ok(Ok(true)) => {
-            tracing::info!(connection = %conn.id, provider = %conn.provider, "token revoked at the network")
-        }
-        Ok(Ok(false)) => {}
-        Ok(Err(e)) => {
-            tracing::warn!(connection = %conn.id, provider = %conn.provider, error = %e, "revoking the token at the network failed; deleting it anyway")
-        }
-        Err(_) => {
-            tracing::warn!(connection = %conn.id, provider = %conn.provider, "revoking the token at the network timed out; deleting it anyway")
-        }
-    }
+    state
+        .dispatcher
+        .revoke_credential(
+            provider.as_ref(),
+            &herald_core::AppId::from_stored(conn.app_id.clone()),
+            conn.url.as_deref(),
+            &cred,
+            &format!("connection {}", conn.id),
+        )
+        .await;
 }

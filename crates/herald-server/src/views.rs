@@ -119,7 +119,8 @@ pub struct ConnectionView {
     pub last_refresh_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
-    /// When the user must act (`needs_reauth`, `revoked`): a connect flow for
+    /// Only for credentials with the `connections` permission (it carries a
+    /// live connect token), when the user must act (`needs_reauth`, `revoked`): a connect flow for
     /// them with a connect token valid 10 minutes; the site may append
     /// `redirect_uri` and `state` (default: back to the app's site URL).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -15,8 +15,9 @@ use std::time::Duration;
 pub use crypto::{CryptoError, SecretBox, generate_master_key};
 pub use repo::actions::{ActionFilter, ActionRecord, CreateAction, CreateOutcome, NewDelivery};
 pub use repo::apps::{AppPatch, CreatedApp, NewApp};
-pub use repo::connections::{ConnectionStatus, ConnectionUpsert, RefreshOutcome};
+pub use repo::connections::{ConnectionStatus, ConnectionUpsert, RefreshOutcome, fits_cap};
 pub use repo::deliveries::{AttemptRecord, DeliveryState, DeliveryUpdate};
+pub use repo::pending_connections::Redeemed;
 pub use repo::rotation::{ENCRYPTED_COLUMNS, RotationReport};
 
 #[derive(Debug, thiserror::Error)]

@@ -28,6 +28,11 @@ on_both_databases!(
     refresh_outcomes_are_recorded,
     oauth_clients_are_cached_per_instance,
     rotation_skips_and_reports_values_no_key_reads,
+    pending_connections_are_redeemed_once_for_their_app_and_uid,
+    a_pending_reconnect_leaves_the_active_tokens_until_redeemed,
+    concurrent_redeems_connect_once,
+    redeem_and_import_respect_the_cap_per_provider,
+    unredeemed_connections_are_listed_after_their_code_expired,
 );
 
 async fn app(store: &Store) -> AppId {
@@ -762,7 +767,16 @@ async fn every_secret_is_encrypted_and_rotates_to_a_new_master_key(store: Store)
         )
         .await
         .unwrap();
+    let mut pending = conn(&a, "u1", "cid-p", "pending-token-plain");
+    pending.secret = Some(Secret::new("pending-secret-plain"));
+    store
+        .create_pending_connections(vec![pending], now_ms(), 60_000)
+        .await
+        .unwrap();
     let plain = [
+        "pending-token-plain".to_owned(),
+        "pending-token-plain-refresh".into(),
+        "pending-secret-plain".into(),
         created.secret.expose().to_owned(),
         new_secret.expose().to_owned(),
         key_secret.expose().to_owned(),
@@ -1165,5 +1179,248 @@ async fn rotation_skips_and_reports_values_no_key_reads(store: Store) {
             .unwrap()
             .expose(),
         "ok-token"
+    );
+}
+
+async fn pending_connections_are_redeemed_once_for_their_app_and_uid(store: Store) {
+    use herald_store::Redeemed;
+    let a = app(&store).await;
+    let other_app = app(&store).await;
+    let now = now_ms();
+    let code = store
+        .create_pending_connections(vec![conn(&a, "u1", "cid-1", "tok")], now, 600_000)
+        .await
+        .unwrap();
+    assert!(code.len() >= 43, "256 random bits: {code}");
+    let raw = herald_store::entities::pending_connections::Entity::find()
+        .all(store.db())
+        .await
+        .unwrap();
+    assert_eq!(raw.len(), 1);
+    assert_ne!(raw[0].code_hash, code, "only a hash is stored");
+    assert!(store.connections_of(&a, "u1").await.unwrap().is_empty());
+
+    for (app_id, uid, code, at) in [
+        (&a, "u1", "not-a-code", now),
+        (&a, "u2", code.as_str(), now),
+        (&other_app, "u1", code.as_str(), now),
+        (&a, "u1", code.as_str(), now + 600_000),
+    ] {
+        assert!(
+            matches!(
+                store
+                    .redeem_pending_connections(app_id, uid, code, at, 20)
+                    .await
+                    .unwrap(),
+                Redeemed::NotFound
+            ),
+            "{uid} {code} {at}"
+        );
+    }
+    let Redeemed::Connected(got) = store
+        .redeem_pending_connections(&a, "u1", &code, now + 1, 20)
+        .await
+        .unwrap()
+    else {
+        panic!("the right app, uid and code redeem")
+    };
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        (got[0].uid.as_str(), got[0].status.as_str()),
+        ("u1", "active")
+    );
+    assert_eq!(
+        store.credential(&got[0]).unwrap().access_token,
+        Some(Secret::new("tok"))
+    );
+    assert!(matches!(
+        store
+            .redeem_pending_connections(&a, "u1", &code, now + 2, 20)
+            .await
+            .unwrap(),
+        Redeemed::NotFound
+    ));
+}
+
+async fn a_pending_reconnect_leaves_the_active_tokens_until_redeemed(store: Store) {
+    use herald_store::Redeemed;
+    let a = app(&store).await;
+    let active = store
+        .upsert_connection(conn(&a, "u1", "cid-1", "old"))
+        .await
+        .unwrap();
+    let now = now_ms();
+    // Another uid's flow for the same network account, and the same uid's.
+    let theirs = store
+        .create_pending_connections(vec![conn(&a, "u2", "cid-1", "new-u2")], now, 600_000)
+        .await
+        .unwrap();
+    let mine = store
+        .create_pending_connections(vec![conn(&a, "u1", "cid-1", "new")], now, 600_000)
+        .await
+        .unwrap();
+    let read = store
+        .connection(&active.connection_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.credential(&read).unwrap().access_token,
+        Some(Secret::new("old"))
+    );
+    let Redeemed::Connected(u2) = store
+        .redeem_pending_connections(&a, "u2", &theirs, now, 20)
+        .await
+        .unwrap()
+    else {
+        panic!("u2's own code")
+    };
+    assert_ne!(u2[0].id, active.id, "u2 gets a connection of its own");
+    let read = store
+        .connection(&active.connection_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        read.uid, "u1",
+        "an active connection never moves to another uid"
+    );
+    assert_eq!(
+        store.credential(&read).unwrap().access_token,
+        Some(Secret::new("old"))
+    );
+    let Redeemed::Connected(u1) = store
+        .redeem_pending_connections(&a, "u1", &mine, now, 20)
+        .await
+        .unwrap()
+    else {
+        panic!("u1's own code")
+    };
+    assert_eq!(
+        u1[0].id, active.id,
+        "a reconnect updates the same connection"
+    );
+    assert_eq!(
+        store.credential(&u1[0]).unwrap().access_token,
+        Some(Secret::new("new"))
+    );
+}
+
+async fn concurrent_redeems_connect_once(store: Store) {
+    use herald_store::Redeemed;
+    let a = app(&store).await;
+    let now = now_ms();
+    let code = store
+        .create_pending_connections(
+            vec![
+                conn(&a, "u1", "page-1", "t1"),
+                conn(&a, "u1", "page-2", "t2"),
+            ],
+            now,
+            600_000,
+        )
+        .await
+        .unwrap();
+    let tries = futures::future::join_all(
+        (0..4).map(|_| store.redeem_pending_connections(&a, "u1", &code, now, 20)),
+    )
+    .await;
+    let mut won = 0;
+    for t in tries {
+        match t.unwrap() {
+            Redeemed::Connected(c) => {
+                won += 1;
+                assert_eq!(c.len(), 2, "every account of the flow");
+            }
+            Redeemed::NotFound => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(store.connections_of(&a, "u1").await.unwrap().len(), 2);
+}
+
+async fn redeem_and_import_respect_the_cap_per_provider(store: Store) {
+    use herald_store::Redeemed;
+    let a = app(&store).await;
+    for i in 0..2 {
+        store
+            .upsert_connection(conn(&a, "u1", &format!("cid-{i}"), "t"))
+            .await
+            .unwrap();
+    }
+    assert!(
+        store
+            .connection_cap_allows(&a, "u1", "messenger", &["cid-0"], 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .connection_cap_allows(&a, "u1", "messenger", &["cid-9"], 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .connection_cap_allows(&a, "u2", "messenger", &["cid-9"], 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .connection_cap_allows(&a, "u1", "x", &["cid-9"], 2)
+            .await
+            .unwrap()
+    );
+    let now = now_ms();
+    let code = store
+        .create_pending_connections(vec![conn(&a, "u1", "cid-new", "t")], now, 600_000)
+        .await
+        .unwrap();
+    match store
+        .redeem_pending_connections(&a, "u1", &code, now, 2)
+        .await
+        .unwrap()
+    {
+        Redeemed::OverCap { provider } => assert_eq!(provider, "messenger"),
+        other => panic!("{other:?}"),
+    }
+    // Nothing was used up: within a larger cap the same code still redeems.
+    assert!(matches!(
+        store
+            .redeem_pending_connections(&a, "u1", &code, now, 3)
+            .await
+            .unwrap(),
+        Redeemed::Connected(_)
+    ));
+}
+
+async fn unredeemed_connections_are_listed_after_their_code_expired(store: Store) {
+    let a = app(&store).await;
+    let now = now_ms();
+    store
+        .create_pending_connections(vec![conn(&a, "u1", "old", "t")], now - 3_600_000, 600_000)
+        .await
+        .unwrap();
+    store
+        .create_pending_connections(vec![conn(&a, "u1", "fresh", "t")], now, 600_000)
+        .await
+        .unwrap();
+    let due = store.unredeemed_connections(now, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].provider_uid, "old");
+    assert_eq!(
+        store.pending_credential(&due[0]).unwrap().access_token,
+        Some(Secret::new("t"))
+    );
+    assert!(store.delete_pending_connection(&due[0].id).await.unwrap());
+    assert!(!store.delete_pending_connection(&due[0].id).await.unwrap());
+    assert!(
+        store
+            .unredeemed_connections(now, 10)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

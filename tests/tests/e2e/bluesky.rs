@@ -118,6 +118,10 @@ async fn a_user_connects_with_an_app_password_and_posts_to_their_pds() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
+    // The new state comes with a cookie of its own.
+    let retry_cookie = flow_cookie(&r);
+    assert_ne!(retry_cookie, cookie);
+    let cookie = retry_cookie;
     let html = r.text().await.unwrap();
     assert!(html.contains("did not accept"), "{html}");
     let again = form_state(&html);
@@ -138,8 +142,9 @@ async fn a_user_connects_with_an_app_password_and_posts_to_their_pds() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 302);
+    let (site, code) = herald_e2e::split_connect_code(r.headers()["location"].to_str().unwrap());
     assert_eq!(
-        r.headers()["location"],
+        site,
         "https://site.example/back?status=connected&provider=bluesky&state=site-state"
     );
     // The used state cannot log in again.
@@ -161,6 +166,12 @@ async fn a_user_connects_with_an_app_password_and_posts_to_their_pds() {
             .contains("error=state_replayed")
     );
 
+    assert_eq!(
+        app.get("/v1/users/ana/connections").await.body["connections"],
+        json!([]),
+        "nothing is connected until the site redeems the code"
+    );
+    assert_eq!(app.redeem("ana", &code).await.status, 200);
     let conns = app.get("/v1/users/ana/connections").await;
     let c = &conns.body["connections"][0];
     assert_eq!(c["provider"], "bluesky");

@@ -114,6 +114,15 @@ async fn a_wrap_flow_connects_windows_live_and_refuses_replays() {
         ),
         ("connected", "messenger", "site-state-1")
     );
+    assert_eq!(
+        app.get("/v1/users/ana/connections").await.body["connections"],
+        json!([]),
+        "pending until the site redeems the code"
+    );
+    let code = q["connect_code"].clone();
+    let redeemed = app.redeem("ana", &code).await;
+    assert_eq!(redeemed.status, 200, "{:?}", redeemed.body);
+    assert_eq!(redeemed.body["connections"][0]["provider_uid"], "cid-77");
 
     let conns = app.get("/v1/users/ana/connections").await;
     let c = &conns.body["connections"][0];
@@ -149,7 +158,13 @@ async fn a_wrap_flow_connects_windows_live_and_refuses_replays() {
     )
     .await;
     assert_eq!(unknown.status, 400);
-    for t in ["tok-flow", "rt-flow", "vc-1", "client-secret-1"] {
+    for t in [
+        "tok-flow",
+        "rt-flow",
+        "vc-1",
+        "client-secret-1",
+        code.as_str(),
+    ] {
         assert!(!h.log().contains(t), "{t} appears in the server log");
     }
 }
@@ -263,5 +278,468 @@ async fn a_flow_only_completes_in_the_browser_that_started_it() {
     assert_eq!(
         app.get("/v1/users/attacker/connections").await.body["connections"],
         json!([])
+    );
+}
+
+#[tokio::test]
+async fn a_link_completed_by_another_user_connects_nothing_until_the_site_redeems_it() {
+    // The attack: a user keeps their own connect link and sends it to a
+    // victim, whose browser starts and finishes the flow (so the browser
+    // binding holds). The victim's account must not become usable for the
+    // attacker's uid: the site confirms who finished the flow.
+    let wl = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/AccessToken.aspx"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            "wrap_access_token=victims-token&wrap_access_token_expires_in=3600&wrap_refresh_token=victims-rt&uid=cid-victim",
+        ))
+        .expect(1)
+        .mount(&wl)
+        .await;
+    let h = Herald::builder().messenger_at(&wl.uri()).start().await;
+    let app = h.create_app(Some("https://site.example/"));
+    let token = connect_token(&app, "attacker").await;
+
+    // The victim's browser opens the link, consents and comes back.
+    let r = start(&h, &token, "https://site.example/connected").await;
+    assert_eq!(r.status().as_u16(), 302);
+    let victims_cookie = flow_cookie(&r);
+    let flow_state =
+        query_of(r.headers()["location"].to_str().unwrap())["wrap_client_state"].clone();
+    let cb = no_redirects()
+        .get(format!("{}/connect/messenger/callback", h.base))
+        .header("cookie", &victims_cookie)
+        .query(&[
+            ("wrap_verification_code", "victims-code"),
+            ("wrap_client_state", flow_state.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cb.status().as_u16(), 302);
+    let q = herald_e2e::location_query(&cb);
+    assert_eq!(q["status"], "connected");
+    let code = q.get("connect_code").expect("a connect_code for the site");
+
+    // Not redeemed: nothing is active for the attacker, and nothing is
+    // published to the victim's account.
+    let listed = app.get("/v1/users/attacker/connections").await;
+    assert!(
+        listed.body["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] != "active"),
+        "{}",
+        listed.body
+    );
+    let a = app
+        .post(
+            "/v1/actions?wait=3000",
+            &json!({"uid": "attacker", "action": {"title": "spam", "link_back": "https://site.example/x"}}),
+        )
+        .await;
+    assert!(
+        a.body["deliveries"].as_array().is_none_or(|d| d.is_empty()),
+        "{:?}",
+        a.body
+    );
+    assert!(
+        wl.received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| !r.url.path().contains("MyActivities")),
+        "nothing was published to the victim's account"
+    );
+
+    // The site's backend redeems for the user logged in on the site (the
+    // victim): the code was issued for another uid, so 404; nothing moves.
+    let wrong = app.redeem("victim", code).await;
+    assert_eq!(wrong.status, 404, "{:?}", wrong.body);
+    assert_eq!(
+        app.get("/v1/users/victim/connections").await.body["connections"],
+        json!([])
+    );
+    let other_app = h.create_app(Some("https://site.example/"));
+    assert_eq!(other_app.redeem("attacker", code).await.status, 404);
+    // Only when the site itself chooses to redeem for the uid the flow was
+    // for does the connection become active.
+    let ok = app.redeem("attacker", code).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    let again = app.redeem("attacker", code).await;
+    assert_eq!(again.status, 404, "single use: {:?}", again.body);
+}
+
+/// The flow cookie's name for `flow_state` over plain HTTP (the e2e server's
+/// public URL): `herald_flow_` and 16 hex digits of the state's SHA-256.
+fn cookie_name_for(flow_state: &str) -> String {
+    use sha2::Digest;
+    format!(
+        "herald_flow_{}",
+        &hex::encode(sha2::Sha256::digest(flow_state.as_bytes()))[..16]
+    )
+}
+
+#[tokio::test]
+async fn a_planted_flow_cookie_is_never_adopted() {
+    // Cookie fixation: the browser arrives with a value somebody else knows.
+    let wl = MockServer::start().await;
+    let h = Herald::builder().messenger_at(&wl.uri()).start().await;
+    let app = h.create_app(Some("https://site.example/"));
+    let planted = "PLANTEDPLANTEDPLANTEDPLANTEDPLANTEDPLANTED0";
+    assert_eq!(planted.len(), 43);
+    let token = connect_token(&app, "ana").await;
+    let r = no_redirects()
+        .get(format!("{}/connect/messenger", h.base))
+        .header(
+            "cookie",
+            format!("herald_flow={planted}; __Host-herald_flow={planted}"),
+        )
+        .query(&[
+            ("connect_token", token.as_str()),
+            ("redirect_uri", "https://site.example/back"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 302);
+    let issued = flow_cookie(&r);
+    assert!(!issued.contains(planted), "a new value: {issued}");
+    let flow_state =
+        query_of(r.headers()["location"].to_str().unwrap())["wrap_client_state"].clone();
+    let name = cookie_name_for(&flow_state);
+    assert!(issued.starts_with(&format!("{name}=")), "{issued}");
+
+    // The planted value does not pass the callback, under any name.
+    let cb = no_redirects()
+        .get(format!("{}/connect/messenger/callback", h.base))
+        .header(
+            "cookie",
+            format!("{name}={planted}; herald_flow={planted}; __Host-herald_flow={planted}"),
+        )
+        .query(&[
+            ("wrap_verification_code", "vc"),
+            ("wrap_client_state", flow_state.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let q = query_of(cb.headers()["location"].to_str().unwrap());
+    assert_eq!(
+        (q["status"].as_str(), q["error"].as_str()),
+        ("error", "browser_mismatch")
+    );
+    assert_eq!(wl.received_requests().await.unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn only_the_cookie_name_of_the_public_urls_scheme_is_accepted() {
+    let wl = MockServer::start().await;
+    let h = Herald::builder().messenger_at(&wl.uri()).start().await;
+    let app = h.create_app(Some("https://site.example/"));
+    let r = start(
+        &h,
+        &connect_token(&app, "ana").await,
+        "https://site.example/back",
+    )
+    .await;
+    let issued = flow_cookie(&r);
+    assert!(issued.starts_with("herald_flow_"), "plain HTTP: {issued}");
+    let value = issued.split_once('=').unwrap().1.to_owned();
+    let flow_state =
+        query_of(r.headers()["location"].to_str().unwrap())["wrap_client_state"].clone();
+    // The right value under the HTTPS name, on a server whose public URL is
+    // plain HTTP, is not the flow's cookie.
+    let cb = no_redirects()
+        .get(format!("{}/connect/messenger/callback", h.base))
+        .header(
+            "cookie",
+            format!("__Host-{}={value}", cookie_name_for(&flow_state)),
+        )
+        .query(&[
+            ("wrap_verification_code", "vc"),
+            ("wrap_client_state", flow_state.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let q = query_of(cb.headers()["location"].to_str().unwrap());
+    assert_eq!(
+        (q["status"].as_str(), q["error"].as_str()),
+        ("error", "browser_mismatch")
+    );
+    assert_eq!(wl.received_requests().await.unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn flows_in_two_tabs_both_complete() {
+    let wl = MockServer::start().await;
+    for (code, account) in [("vc-a", "cid-a"), ("vc-b", "cid-b")] {
+        Mock::given(method("POST"))
+            .and(path("/AccessToken.aspx"))
+            .and(body_string_contains(format!(
+                "wrap_verification_code={code}"
+            )))
+            .respond_with(ResponseTemplate::new(200).set_body_string(format!(
+                "wrap_access_token=tok-{account}&wrap_access_token_expires_in=3600&uid={account}"
+            )))
+            .expect(1)
+            .mount(&wl)
+            .await;
+    }
+    let h = Herald::builder().messenger_at(&wl.uri()).start().await;
+    let app = h.create_app(Some("https://site.example/"));
+    // One browser: both flows start before either finishes, and the browser
+    // sends every cookie it holds on each callback.
+    let mut tabs = Vec::new();
+    for _ in 0..2 {
+        let r = start(
+            &h,
+            &connect_token(&app, "ana").await,
+            "https://site.example/back",
+        )
+        .await;
+        let cookie = flow_cookie(&r);
+        let flow_state =
+            query_of(r.headers()["location"].to_str().unwrap())["wrap_client_state"].clone();
+        tabs.push((cookie, flow_state));
+    }
+    let jar = format!("{}; {}", tabs[0].0, tabs[1].0);
+    for ((_, flow_state), code) in tabs.iter().zip(["vc-b", "vc-a"]) {
+        let cb = no_redirects()
+            .get(format!("{}/connect/messenger/callback", h.base))
+            .header("cookie", &jar)
+            .query(&[
+                ("wrap_verification_code", code),
+                ("wrap_client_state", flow_state.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let back = cb.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(query_of(&back)["status"], "connected", "{back}");
+        app.redeem_from("ana", &back).await;
+    }
+    let conns = app.get("/v1/users/ana/connections").await;
+    let mut accounts: Vec<&str> = conns.body["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["provider_uid"].as_str().unwrap())
+        .collect();
+    accounts.sort();
+    assert_eq!(accounts, ["cid-a", "cid-b"]);
+}
+
+#[tokio::test]
+async fn a_read_only_key_gets_no_reconnect_url() {
+    let wl = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/V4.1/cid-cid-42/MyActivities"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&wl)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/RefreshToken.aspx"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_string("wrap_error_reason=refresh_token_expired"),
+        )
+        .mount(&wl)
+        .await;
+    let h = Herald::builder().messenger_at(&wl.uri()).start().await;
+    let app = h.create_app(Some("https://site.example/"));
+    crate::connect_messenger(&app, "ana", "tok-old").await;
+    let a = app
+        .post(
+            "/v1/actions",
+            &json!({"uid": "ana", "action": crate::link_action()}),
+        )
+        .await;
+    app.wait_final(
+        a.body["id"].as_str().unwrap(),
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    // The app's own secret may connect: it gets the reconnect URL.
+    let full = app.get("/v1/users/ana/connections").await;
+    assert_eq!(full.body["connections"][0]["status"], "needs_reauth");
+    assert!(full.body["connections"][0]["reconnect_url"].is_string());
+
+    // An RS256 key with only the read permission.
+    let dir = tempfile::tempdir().unwrap();
+    let (private, public) = crate::gigya::rsa_pair(dir.path());
+    let out = h.cli(&[
+        "admin", "token", "--sub", "tester", "--role", "admin", "--ttl", "1h",
+    ]);
+    assert!(out.status.success());
+    let admin = String::from_utf8(out.stdout).unwrap();
+    let admin = admin
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap()
+        .trim();
+    let key = answer(
+        h.http
+            .post(format!("{}/admin/v1/apps/{}/keys", h.base, app.id))
+            .bearer_auth(admin)
+            .json(&json!({
+                "kind": "rsa",
+                "public_key_pem": std::fs::read_to_string(&public).unwrap(),
+                "permissions": ["read"],
+            }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(key.status, 201, "{:?}", key.body);
+    let kid = key.body["user_key"].as_str().unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let read = answer(
+        h.http
+            .get(format!("{}/v1/users/ana/connections", h.base))
+            .bearer_auth(crate::gigya::rs256(&private, kid, "read-1", now))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(read.status, 200, "{:?}", read.body);
+    let c = &read.body["connections"][0];
+    assert_eq!(c["status"], "needs_reauth", "the rest of the view: {c}");
+    assert_eq!(c["provider_uid"], "cid-42");
+    assert!(c.get("reconnect_url").is_none(), "{c}");
+    // Nor may it redeem a connect code.
+    let redeem = answer(
+        h.http
+            .post(format!("{}/v1/users/ana/connections/redeem", h.base))
+            .bearer_auth(crate::gigya::rs256(&private, kid, "read-2", now))
+            .json(&json!({"connect_code": "whatever"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(redeem.status, 403, "{:?}", redeem.body);
+}
+
+#[tokio::test]
+async fn a_user_holds_at_most_the_cap_of_connections_per_provider() {
+    let wl = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/AccessToken.aspx"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            "wrap_access_token=tok-flow&wrap_access_token_expires_in=3600&uid=cid-flow",
+        ))
+        .mount(&wl)
+        .await;
+    let h = Herald::builder()
+        .messenger_at(&wl.uri())
+        .env("HERALD_GIGYA__TRUSTED_PROXIES", "127.0.0.1/32")
+        .start()
+        .await;
+    let app = h.create_app(Some("https://site.example/"));
+    let import = |n: String| {
+        let app = &app;
+        async move {
+            app.put(
+                "/v1/users/ana/connections/messenger",
+                &json!({"access_token": "t", "provider_uid": n}),
+            )
+            .await
+        }
+    };
+    for i in 0..20 {
+        assert_eq!(import(format!("cid-{i}")).await.status, 200);
+    }
+    let r = import("cid-20".into()).await;
+    assert_eq!(r.status, 422, "{:?}", r.body);
+    assert_eq!(r.body["errors"][0]["field"], "provider", "{:?}", r.body);
+    assert!(
+        r.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("messenger")
+    );
+    // Updating one held is not capped; another user or network is not.
+    assert_eq!(import("cid-3".into()).await.status, 200);
+    assert_eq!(
+        app.put(
+            "/v1/users/bob/connections/messenger",
+            &json!({"access_token": "t", "provider_uid": "cid-20"}),
+        )
+        .await
+        .status,
+        200
+    );
+
+    // So is a Gigya notifyLogin handing in a 21st account (400006 naming
+    // the provider's session); one already held is updated.
+    let notify = |account: &'static str| {
+        let (h, app) = (&h, &app);
+        async move {
+            answer(
+                h.http
+                    .post(format!("{}/socialize.notifyLogin", h.base))
+                    .header("X-Forwarded-Proto", "https")
+                    .form(&[
+                        ("apiKey", app.api_key.as_str()),
+                        ("secret", app.secret.as_str()),
+                        ("siteUID", "ana"),
+                        (
+                            "providerSessions",
+                            json!({"messenger": {"authToken": "t", "providerUID": account}})
+                                .to_string()
+                                .as_str(),
+                        ),
+                    ])
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let g = notify("cid-21").await;
+    assert_eq!(g.body["errorCode"], 400006, "{:?}", g.body);
+    assert!(
+        g.body.to_string().contains("providerSessions.messenger"),
+        "{:?}",
+        g.body
+    );
+    assert_eq!(notify("cid-4").await.body["errorCode"], 0);
+
+    // A connect flow for a 21st account is refused too.
+    let r = start(
+        &h,
+        &connect_token(&app, "ana").await,
+        "https://site.example/back",
+    )
+    .await;
+    let cookie = flow_cookie(&r);
+    let flow_state =
+        query_of(r.headers()["location"].to_str().unwrap())["wrap_client_state"].clone();
+    let cb = no_redirects()
+        .get(format!("{}/connect/messenger/callback", h.base))
+        .header("cookie", &cookie)
+        .query(&[
+            ("wrap_verification_code", "vc"),
+            ("wrap_client_state", flow_state.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let q = query_of(cb.headers()["location"].to_str().unwrap());
+    assert_eq!(
+        (q["status"].as_str(), q["error"].as_str()),
+        ("error", "too_many_connections")
+    );
+    assert_eq!(
+        app.get("/v1/users/ana/connections").await.body["connections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        20
     );
 }

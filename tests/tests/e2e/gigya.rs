@@ -554,7 +554,7 @@ async fn set_status_and_short_links() {
 }
 
 /// An RSA key pair made with openssl: (private PEM path, public PEM path).
-fn rsa_pair(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+pub(crate) fn rsa_pair(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let private = dir.join("private.pem");
     let public = dir.join("public.pem");
     let ok = std::process::Command::new("openssl")
@@ -583,7 +583,7 @@ fn rsa_pair(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     (private, public)
 }
 
-fn rs256(private: &std::path::Path, kid: &str, jti: &str, iat: i64) -> String {
+pub(crate) fn rs256(private: &std::path::Path, kid: &str, jti: &str, iat: i64) -> String {
     let pem = std::fs::read(private).unwrap();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.kid = Some(kid.to_owned());

@@ -102,7 +102,7 @@ async fn a_user_connects_their_instance_publishes_and_disconnects() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 302);
-    let site = r.headers()["location"].to_str().unwrap();
+    let (site, code) = herald_e2e::split_connect_code(r.headers()["location"].to_str().unwrap());
     assert_eq!(
         site,
         "https://site.example/back?status=connected&provider=mastodon&state=site-state"
@@ -121,6 +121,7 @@ async fn a_user_connects_their_instance_publishes_and_disconnects() {
             .contains("error=state_replayed")
     );
 
+    assert_eq!(app.redeem("ana", &code).await.status, 200);
     let conns = app.get("/v1/users/ana/connections").await;
     let c = &conns.body["connections"][0];
     assert_eq!(c["provider"], "mastodon");

@@ -289,11 +289,15 @@ async fn a_refused_refresh_fails_the_delivery_and_flags_the_connection() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 302);
-    let back = r.headers()["location"].to_str().unwrap();
+    let (back, code) = herald_e2e::split_connect_code(r.headers()["location"].to_str().unwrap());
     assert!(
         back.starts_with("https://site.example/?status=connected&provider=messenger"),
         "{back}"
     );
+    // Until the site redeems the code, the stale connection keeps its state.
+    let conns = app.get("/v1/users/ana/connections").await;
+    assert_eq!(conns.body["connections"][0]["status"], "needs_reauth");
+    assert_eq!(app.redeem("ana", &code).await.status, 200);
     let conns = app.get("/v1/users/ana/connections").await;
     let c = &conns.body["connections"][0];
     assert_eq!(c["status"], "active", "{c}");

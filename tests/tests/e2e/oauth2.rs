@@ -131,10 +131,13 @@ async fn x_connects_with_pkce_and_rotates_refresh_tokens() {
         .mount(&x)
         .await;
     let back = callback(&h, "x", &q["state"], &cookie).await;
+    let (site, code) = herald_e2e::split_connect_code(&back);
     assert_eq!(
-        back,
+        site,
         "https://site.example/?status=connected&provider=x&state=s-1"
     );
+    let redeemed = app.redeem("ana", &code).await;
+    assert_eq!(redeemed.status, 200, "{:?}", redeemed.body);
 
     // The verifier sent at the exchange is the one behind the challenge.
     let reqs = x.received_requests().await.unwrap();
@@ -287,10 +290,13 @@ async fn facebook_connects_every_page_the_user_may_post_to() {
         .mount(&fb)
         .await;
     let back = callback(&h, "facebook", &q["state"], &cookie).await;
+    let (site, code) = herald_e2e::split_connect_code(&back);
     assert_eq!(
-        back,
+        site,
         "https://site.example/?status=connected&provider=facebook&state=s-1"
     );
+    let redeemed = app.redeem("ana", &code).await;
+    assert_eq!(redeemed.status, 200, "{:?}", redeemed.body);
     let conns = app.get("/v1/users/ana/connections").await;
     let mut pages: Vec<(String, String)> = conns.body["connections"]
         .as_array()
@@ -379,10 +385,13 @@ async fn linkedin_connects_and_posts_an_article() {
         .mount(&li)
         .await;
     let back = callback(&h, "linkedin", &q["state"], &cookie).await;
+    let (site, code) = herald_e2e::split_connect_code(&back);
     assert_eq!(
-        back,
+        site,
         "https://site.example/?status=connected&provider=linkedin&state=s-1"
     );
+    let redeemed = app.redeem("ana", &code).await;
+    assert_eq!(redeemed.status, 200, "{:?}", redeemed.body);
     Mock::given(method("POST"))
         .and(path("/rest/posts"))
         .and(header("authorization", "Bearer li-acc"))

@@ -429,6 +429,27 @@ async fn notify_login(
             expires_at_ms,
         });
     }
+    let cap = state.config.connections.max_per_user_provider;
+    for u in &upserts {
+        let adding: Vec<&str> = upserts
+            .iter()
+            .filter(|o| o.provider == u.provider)
+            .map(|o| o.provider_uid.as_str())
+            .collect();
+        if !state
+            .store
+            .connection_cap_allows(&u.app_id, &u.uid, &u.provider, &adding, cap)
+            .await?
+        {
+            return Err(GigyaError::invalid(
+                &format!("providerSessions.{}", u.provider),
+                format!(
+                    "this user already holds {cap} connections to {}, the most allowed",
+                    u.provider
+                ),
+            ));
+        }
+    }
     for u in upserts {
         state.store.upsert_connection(u).await?;
     }

@@ -1,5 +1,6 @@
 //! `/v1/users/{uid}/connections`: import a credential the site already holds,
-//! list a user's connected accounts (never their tokens), disconnect.
+//! redeem the connect code a connect flow sent back, list a user's connected
+//! accounts (never their tokens), disconnect.
 
 use crate::AppState;
 use crate::auth::AuthedApp;
@@ -8,7 +9,7 @@ use crate::json;
 use crate::openapi::{Problem, UserConnections};
 use crate::views::ConnectionView;
 use actix_web::web::{Bytes, Path, Query};
-use actix_web::{HttpResponse, delete, get, put, web};
+use actix_web::{HttpResponse, delete, get, post, put, web};
 use herald_core::provider::ConnectionInput;
 use herald_core::{Secret, ValidationErrors};
 use herald_store::ConnectionUpsert;
@@ -28,6 +29,17 @@ pub fn check_uid(uid: &str) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// The 422 for a user who holds the most connections allowed to `provider`.
+pub fn too_many_connections(provider: &str, cap: u32) -> ApiError {
+    ApiError::unprocessable_field(
+        "too_many_connections",
+        "provider",
+        format!(
+            "this user already holds {cap} connections to {provider}, the most allowed; disconnect one first"
+        ),
+    )
 }
 
 /// `expires_at`: RFC 3339 or Unix seconds.
@@ -98,6 +110,7 @@ fn bounded(errs: &mut ValidationErrors, field: &str, v: &Option<String>, max: us
         (status = 403, description = "The app key lacks the connections permission", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown provider", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A new account past the cap on connections per user and provider (`provider`)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -143,6 +156,14 @@ async fn import(
             .map_err(|e| ApiError::field("url", e.to_string()))?;
     }
     let expires_at_ms = expiry_ms(input.expires_at)?;
+    let cap = state.config.connections.max_per_user_provider;
+    if !state
+        .store
+        .connection_cap_allows(&app.app_id(), &uid, provider.id(), &[&provider_uid], cap)
+        .await?
+    {
+        return Err(too_many_connections(provider.id(), cap));
+    }
     let conn = state
         .store
         .upsert_connection(ConnectionUpsert {
@@ -188,13 +209,17 @@ async fn list(
     uid: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let app = auth.require(Permission::Read)?.clone();
+    // A reconnect URL carries a live connect token: only for credentials
+    // that could mint one.
+    let may_connect = auth.require(Permission::Connections).is_ok();
     check_uid(&uid)?;
     let all = state.store.connections_of(&app.app_id(), &uid).await?;
     let mut views = Vec::with_capacity(all.len());
     for c in &all {
         let mut view = ConnectionView::from(c);
         // The user must act: give the site a ready connect flow for them.
-        if c.status() != herald_store::ConnectionStatus::Active
+        if may_connect
+            && c.status() != herald_store::ConnectionStatus::Active
             && state
                 .registry()
                 .get(&c.provider)
@@ -216,6 +241,72 @@ async fn list(
         views.push(view);
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "connections": views })))
+}
+
+/// What the site's backend posts to confirm a connect flow.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RedeemConnection {
+    /// The `connect_code` of the flow's redirect back to the site.
+    connect_code: String,
+}
+
+/// Confirms a connect flow for the user the site expects: the accounts the
+/// flow obtained become this user's connections. Codes are single use and
+/// valid 10 minutes; one issued for another user or app is not found.
+#[utoipa::path(
+    operation_id = "connections_redeem",
+    tag = "connections",
+    security(("app_jwt" = [])),
+    params(("uid" = String, Path, description = "The site's user id (1 to 256 characters): the user the site expects to have finished the flow")),
+    request_body(content = RedeemConnection, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The flow's connections (one, or several Facebook Pages), now active", body = UserConnections),
+        (status = 400, description = "Invalid request, naming each field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid app token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The app key lacks the connections permission", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown, used or expired code, or one issued for another user or app", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A new account past the cap on connections per user and provider (`provider`); the code stays valid", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/users/{uid}/connections/redeem")]
+async fn redeem(
+    state: web::Data<AppState>,
+    auth: AuthedApp,
+    uid: Path<String>,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let app = auth.require(Permission::Connections)?.clone();
+    check_uid(&uid)?;
+    let input: RedeemConnection = json::parse(&body)?;
+    if input.connect_code.is_empty() || input.connect_code.len() > 256 {
+        return Err(ApiError::field(
+            "connect_code",
+            "must be 1 to 256 characters",
+        ));
+    }
+    let cap = state.config.connections.max_per_user_provider;
+    match state
+        .store
+        .redeem_pending_connections(
+            &app.app_id(),
+            &uid,
+            &input.connect_code,
+            herald_store::now_ms(),
+            cap,
+        )
+        .await?
+    {
+        herald_store::Redeemed::Connected(conns) => {
+            let connections = conns.iter().map(ConnectionView::from).collect();
+            Ok(HttpResponse::Ok().json(UserConnections { connections }))
+        }
+        herald_store::Redeemed::NotFound => Err(ApiError::NotFound(
+            "connect code (unknown, used, expired, or issued for another user)".into(),
+        )),
+        herald_store::Redeemed::OverCap { provider } => Err(too_many_connections(&provider, cap)),
+    }
 }
 
 /// Disconnects a user from a provider (every account there, or one).
@@ -269,5 +360,8 @@ async fn disconnect(
 }
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(import).service(list).service(disconnect);
+    cfg.service(import)
+        .service(redeem)
+        .service(list)
+        .service(disconnect);
 }

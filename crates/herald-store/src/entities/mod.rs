@@ -11,6 +11,7 @@ pub mod link_clicks;
 pub mod nonces;
 pub mod oauth_clients;
 pub mod oauth_states;
+pub mod pending_connections;
 pub mod provider_configs;
 pub mod short_links;
 pub mod templates;

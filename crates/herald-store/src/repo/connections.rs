@@ -80,6 +80,143 @@ impl connections::Model {
     }
 }
 
+/// Whether a user holding the accounts `existing` on a provider may add
+/// `adding`: updating an account already held is always allowed; new
+/// accounts only while the total stays within `cap`.
+pub fn fits_cap<E: AsRef<str>>(existing: &[E], adding: &[&str], cap: u32) -> bool {
+    let mut new: Vec<&str> = adding
+        .iter()
+        .copied()
+        .filter(|a| !existing.iter().any(|e| e.as_ref() == *a))
+        .collect();
+    new.sort_unstable();
+    new.dedup();
+    new.is_empty() || existing.len().saturating_add(new.len()) <= cap as usize
+}
+
+/// The provider_uids `uid` of `app` holds on `provider`, on `db` (a
+/// connection or a transaction).
+pub(crate) async fn held_accounts<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    app: &str,
+    uid: &str,
+    provider: &str,
+) -> Result<Vec<String>, StoreError> {
+    use sea_orm::QuerySelect;
+    Ok(connections::Entity::find()
+        .select_only()
+        .column(connections::Column::ProviderUid)
+        .filter(connections::Column::AppId.eq(app))
+        .filter(connections::Column::Uid.eq(uid))
+        .filter(connections::Column::Provider.eq(provider))
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// A stored credential's columns, decrypted into a `Credential` for one call.
+pub(crate) struct StoredCredential<'a> {
+    pub access_token_enc: Option<&'a str>,
+    pub refresh_token_enc: Option<&'a str>,
+    pub secret_enc: Option<&'a str>,
+    pub expires_at: Option<i64>,
+    pub provider_uid: &'a str,
+    pub display_name: Option<&'a str>,
+    pub url: Option<&'a str>,
+}
+
+impl StoredCredential<'_> {
+    pub(crate) fn decrypt(&self, s: &crate::SecretBox) -> Result<Credential, StoreError> {
+        Ok(Credential {
+            access_token: s.decrypt_opt(self.access_token_enc)?,
+            refresh_token: s.decrypt_opt(self.refresh_token_enc)?,
+            expires_at: self.expires_at.and_then(|ms| {
+                time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok()
+            }),
+            provider_uid: self.provider_uid.to_owned(),
+            display_name: self.display_name.map(str::to_owned),
+            url: self.url.map(str::to_owned),
+            secret: s.decrypt_opt(self.secret_enc)?,
+        })
+    }
+}
+
+/// A credential whose secrets are already encrypted (moving from a pending
+/// connection, or just encrypted by [`Store::upsert_connection`]).
+pub(crate) struct EncryptedUpsert {
+    pub app_id: String,
+    pub uid: String,
+    pub provider: String,
+    pub provider_uid: String,
+    pub display_name: Option<String>,
+    pub url: Option<String>,
+    pub access_token_enc: Option<String>,
+    pub refresh_token_enc: Option<String>,
+    pub secret_enc: Option<String>,
+    pub expires_at_ms: Option<i64>,
+}
+
+/// Inserts the connection as `active`, or replaces the credential of the
+/// same account (same app, uid, provider and provider_uid), on `db` (a
+/// connection or a transaction).
+pub(crate) async fn upsert_encrypted<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    c: EncryptedUpsert,
+    now: i64,
+) -> Result<connections::Model, StoreError> {
+    let row = connections::ActiveModel {
+        id: Set(ConnectionId::new().to_string()),
+        app_id: Set(c.app_id.clone()),
+        uid: Set(c.uid.clone()),
+        provider: Set(c.provider.clone()),
+        provider_uid: Set(c.provider_uid.clone()),
+        display_name: Set(c.display_name),
+        url: Set(c.url),
+        access_token_enc: Set(c.access_token_enc),
+        refresh_token_enc: Set(c.refresh_token_enc),
+        secret_enc: Set(c.secret_enc),
+        expires_at: Set(c.expires_at_ms),
+        status: Set(ConnectionStatus::Active.as_str().to_owned()),
+        last_refresh_at: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        refresh_lease_owner: Set(None),
+        refresh_lease_until: Set(None),
+        refresh_failures: Set(0),
+        refresh_retry_at: Set(None),
+    };
+    use connections::Column as C;
+    connections::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([C::AppId, C::Uid, C::Provider, C::ProviderUid])
+                .update_columns([
+                    C::DisplayName,
+                    C::Url,
+                    C::AccessTokenEnc,
+                    C::RefreshTokenEnc,
+                    C::SecretEnc,
+                    C::ExpiresAt,
+                    C::Status,
+                    C::LastError,
+                    C::UpdatedAt,
+                    C::RefreshFailures,
+                    C::RefreshRetryAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    connections::Entity::find()
+        .filter(C::AppId.eq(&c.app_id))
+        .filter(C::Uid.eq(&c.uid))
+        .filter(C::Provider.eq(&c.provider))
+        .filter(C::ProviderUid.eq(&c.provider_uid))
+        .one(db)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("upserted connection vanished".into()))
+}
+
 impl Store {
     /// Inserts the connection, or replaces the stored credential of the same
     /// account (same app, uid, provider and provider_uid).
@@ -87,59 +224,34 @@ impl Store {
         &self,
         c: ConnectionUpsert,
     ) -> Result<connections::Model, StoreError> {
-        let now = now_ms();
         let s = self.secrets();
-        let row = connections::ActiveModel {
-            id: Set(ConnectionId::new().to_string()),
-            app_id: Set(c.app_id.to_string()),
-            uid: Set(c.uid.clone()),
-            provider: Set(c.provider.clone()),
-            provider_uid: Set(c.provider_uid.clone()),
-            display_name: Set(c.display_name),
-            url: Set(c.url),
-            access_token_enc: Set(s.encrypt_opt(c.access_token.as_ref())),
-            refresh_token_enc: Set(s.encrypt_opt(c.refresh_token.as_ref())),
-            secret_enc: Set(s.encrypt_opt(c.secret.as_ref())),
-            expires_at: Set(c.expires_at_ms),
-            status: Set(ConnectionStatus::Active.as_str().to_owned()),
-            last_refresh_at: Set(None),
-            last_error: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            refresh_lease_owner: Set(None),
-            refresh_lease_until: Set(None),
-            refresh_failures: Set(0),
-            refresh_retry_at: Set(None),
+        let e = EncryptedUpsert {
+            app_id: c.app_id.to_string(),
+            uid: c.uid,
+            provider: c.provider,
+            provider_uid: c.provider_uid,
+            display_name: c.display_name,
+            url: c.url,
+            access_token_enc: s.encrypt_opt(c.access_token.as_ref()),
+            refresh_token_enc: s.encrypt_opt(c.refresh_token.as_ref()),
+            secret_enc: s.encrypt_opt(c.secret.as_ref()),
+            expires_at_ms: c.expires_at_ms,
         };
-        use connections::Column as C;
-        connections::Entity::insert(row)
-            .on_conflict(
-                OnConflict::columns([C::AppId, C::Uid, C::Provider, C::ProviderUid])
-                    .update_columns([
-                        C::DisplayName,
-                        C::Url,
-                        C::AccessTokenEnc,
-                        C::RefreshTokenEnc,
-                        C::SecretEnc,
-                        C::ExpiresAt,
-                        C::Status,
-                        C::LastError,
-                        C::UpdatedAt,
-                        C::RefreshFailures,
-                        C::RefreshRetryAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(self.db())
-            .await?;
-        connections::Entity::find()
-            .filter(C::AppId.eq(c.app_id.as_str()))
-            .filter(C::Uid.eq(&c.uid))
-            .filter(C::Provider.eq(&c.provider))
-            .filter(C::ProviderUid.eq(&c.provider_uid))
-            .one(self.db())
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("upserted connection vanished".into()))
+        upsert_encrypted(self.db(), e, now_ms()).await
+    }
+
+    /// Whether `uid` of `app` may hold the accounts `adding` on `provider`
+    /// besides those it holds: see [`fits_cap`].
+    pub async fn connection_cap_allows(
+        &self,
+        app: &AppId,
+        uid: &str,
+        provider: &str,
+        adding: &[&str],
+        cap: u32,
+    ) -> Result<bool, StoreError> {
+        let held = held_accounts(self.db(), app.as_str(), uid, provider).await?;
+        Ok(fits_cap(&held, adding, cap))
     }
 
     pub async fn connections_of(
@@ -247,18 +359,16 @@ impl Store {
 
     /// The stored credential, decrypted for one call.
     pub fn credential(&self, c: &connections::Model) -> Result<Credential, StoreError> {
-        let s = self.secrets();
-        Ok(Credential {
-            access_token: s.decrypt_opt(c.access_token_enc.as_deref())?,
-            refresh_token: s.decrypt_opt(c.refresh_token_enc.as_deref())?,
-            expires_at: c.expires_at.and_then(|ms| {
-                time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok()
-            }),
-            provider_uid: c.provider_uid.clone(),
-            display_name: c.display_name.clone(),
-            url: c.url.clone(),
-            secret: s.decrypt_opt(c.secret_enc.as_deref())?,
-        })
+        StoredCredential {
+            access_token_enc: c.access_token_enc.as_deref(),
+            refresh_token_enc: c.refresh_token_enc.as_deref(),
+            secret_enc: c.secret_enc.as_deref(),
+            expires_at: c.expires_at,
+            provider_uid: &c.provider_uid,
+            display_name: c.display_name.as_deref(),
+            url: c.url.as_deref(),
+        }
+        .decrypt(&self.secrets())
     }
 
     /// Takes the connection's refresh lease for `owner` when nobody holds it
@@ -469,5 +579,29 @@ impl Store {
         .update(self.db())
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fits_cap;
+
+    #[test]
+    fn the_cap_counts_only_new_accounts() {
+        let two = ["a", "b"];
+        assert!(fits_cap(&two, &["c"], 3));
+        assert!(
+            !fits_cap(&two, &["c"], 2),
+            "a third account passes a cap of 2"
+        );
+        assert!(
+            fits_cap(&two, &["a"], 2),
+            "updating a held account is not capped"
+        );
+        assert!(fits_cap(&two, &["b", "a"], 0));
+        assert!(!fits_cap(&two, &["a", "c", "d"], 3));
+        assert!(fits_cap(&two, &["c", "c"], 3), "one account counted once");
+        assert!(fits_cap::<&str>(&[], &[], 0));
+        assert!(!fits_cap::<&str>(&[], &["x"], 0));
     }
 }

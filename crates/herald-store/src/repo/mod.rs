@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod nonces;
 pub mod oauth_clients;
 pub mod oauth_states;
+pub mod pending_connections;
 pub mod provider_configs;
 pub mod rotation;
 pub mod short_links;

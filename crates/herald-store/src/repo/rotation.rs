@@ -20,6 +20,9 @@ pub const ENCRYPTED_COLUMNS: &[(&str, &str, &str)] = &[
     ("connections", "id", "secret_enc"),
     ("oauth_states", "state", "pkce_verifier_enc"),
     ("oauth_clients", "id", "client_secret_enc"),
+    ("pending_connections", "id", "access_token_enc"),
+    ("pending_connections", "id", "refresh_token_enc"),
+    ("pending_connections", "id", "secret_enc"),
 ];
 
 const BATCH: u64 = 500;

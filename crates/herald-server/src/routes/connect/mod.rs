@@ -3,9 +3,12 @@
 //! browser to `GET /connect/{provider}`, which records a random state and
 //! redirects to the network's consent page; the network sends the browser
 //! back to `GET /connect/{provider}/callback`, where Herald exchanges the code,
-//! stores the connection and redirects to the site with the outcome. The site
-//! never handles the network's tokens, and nobody can connect an account to
-//! another user's uid. Networks whose users name their own server (Mastodon)
+//! holds the account as a pending connection and redirects to the site with
+//! the outcome and a one-time `connect_code`. The connection exists only once
+//! the site's backend redeems that code for the uid it expects
+//! (`POST /v1/users/{uid}/connections/redeem`): whoever finished the flow in
+//! their browser, the site confirms it was its own user. The site never
+//! handles the network's tokens. Networks whose users name their own server (Mastodon)
 //! get a client registered there once per app; app-password networks
 //! (Bluesky) get a Herald-hosted login form instead of a consent page
 //! ([`password`]).
@@ -218,7 +221,6 @@ fn callback_url(state: &AppState, provider: &str) -> String {
 #[get("/connect/{provider}")]
 async fn start(
     state: web::Data<AppState>,
-    req: HttpRequest,
     provider: Path<String>,
     q: Query<StartQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -345,8 +347,9 @@ async fn start(
     }
     let new_redirect = redirect_uri;
     // The flow is bound to this browser: its callback (or login) must come
-    // with the same cookie, so a link to somebody else's flow connects nothing.
-    let browser_value = browser::value_of(&req).unwrap_or_else(browser::fresh);
+    // with this flow's cookie, whose value is always new (never one the
+    // browser brought), so a link to somebody else's flow connects nothing.
+    let browser_value = browser::fresh();
     let pkce = matches!(spec.flow, herald_core::FlowKind::OAuth2Pkce)
         .then(|| URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()));
     let new_state = NewOauthState {
@@ -362,7 +365,7 @@ async fn start(
         ttl_ms: FLOW_TTL_SECS * 1000,
     };
     let flow_state = state.store.create_oauth_state(new_state).await?;
-    let cookie = browser::cookie(&state, &browser_value);
+    let cookie = browser::cookie(&state, &flow_state, &browser_value);
     if spec.flow == herald_core::FlowKind::AppPassword {
         let mut page = password::form(&state, provider.id(), &flow_state, &new_redirect, None);
         page.add_cookie(&cookie).map_err(ApiError::internal)?;
@@ -441,19 +444,19 @@ async fn callback(
         .to_owned();
     let row = match state.store.take_oauth_state(&flow_state).await? {
         TakenState::Unknown => return Err(unknown()),
-        TakenState::Replayed(row) => return Ok(outcome(&row, Err("state_replayed"))),
-        TakenState::Expired(row) => return Ok(outcome(&row, Err("state_expired"))),
+        TakenState::Replayed(row) => return Ok(outcome(&state, &row, Err("state_replayed"))),
+        TakenState::Expired(row) => return Ok(outcome(&state, &row, Err("state_expired"))),
         TakenState::Fresh(row) => row,
     };
     if row.provider != provider.id() {
-        return Ok(outcome(&row, Err("wrong_provider")));
+        return Ok(outcome(&state, &row, Err("wrong_provider")));
     }
-    if !browser::matches(&req, &row) {
+    if !browser::matches(&state, &req, &row) {
         tracing::warn!(
             provider = provider.id(),
             "connect callback from another browser than the one that started the flow; nothing connected"
         );
-        return Ok(outcome(&row, Err("browser_mismatch")));
+        return Ok(outcome(&state, &row, Err("browser_mismatch")));
     }
     let app_id = herald_core::AppId::from_stored(row.app_id.clone());
     let http = state
@@ -475,12 +478,12 @@ async fn callback(
                 provider = provider.id(),
                 "connect flow: the consent gave no account to connect"
             );
-            return Ok(outcome(&row, Err("no_account")));
+            return Ok(outcome(&state, &row, Err("no_account")));
         }
         Ok(c) => c,
         Err(ProviderError::AuthRevoked { message, .. }) => {
             tracing::info!(provider = provider.id(), reason = %message, "connect flow refused by the user or the network");
-            return Ok(outcome(&row, Err("access_denied")));
+            return Ok(outcome(&state, &row, Err("access_denied")));
         }
         Err(e) => {
             tracing::warn!(provider = provider.id(), error = %e, "connect flow: code exchange failed");
@@ -493,37 +496,68 @@ async fn callback(
                     .delete_oauth_client(&app_id, provider.id(), server)
                     .await?;
             }
-            return Ok(outcome(&row, Err("exchange_failed")));
+            return Ok(outcome(&state, &row, Err("exchange_failed")));
         }
     };
-    for cred in creds {
-        store_connection(&state, &row, provider.as_ref(), cred).await?;
-    }
-    Ok(outcome(&row, Ok(provider.id())))
+    let held = hold_for_site(&state, &row, provider.as_ref(), creds).await?;
+    let result = match &held {
+        Ok(code) => Ok((provider.id(), code.as_str())),
+        Err(e) => Err(*e),
+    };
+    Ok(outcome(&state, &row, result))
 }
 
-/// Stores the credential a flow obtained for the flow's app and user.
-pub(crate) async fn store_connection(
+/// Holds the accounts a flow obtained for the flow's app and user as pending
+/// connections, under one new connect code for the site to redeem; or,
+/// when they would pass the user's cap on connections to the provider,
+/// revokes them and says `too_many_connections`.
+pub(crate) async fn hold_for_site(
     state: &AppState,
     row: &herald_store::entities::oauth_states::Model,
     provider: &dyn herald_core::Provider,
-    cred: herald_core::Credential,
-) -> Result<(), ApiError> {
-    // The account's server: what the network said, else the one the user named.
-    let url = if provider.account_server() {
-        cred.url.clone().or_else(|| row.instance.clone())
-    } else {
-        cred.url.clone()
-    };
-    state
+    creds: Vec<herald_core::Credential>,
+) -> Result<Result<String, &'static str>, ApiError> {
+    let app_id = herald_core::AppId::from_stored(row.app_id.clone());
+    let adding: Vec<&str> = creds.iter().map(|c| c.provider_uid.as_str()).collect();
+    if !state
         .store
-        .upsert_connection(ConnectionUpsert {
-            app_id: herald_core::AppId::from_stored(row.app_id.clone()),
+        .connection_cap_allows(
+            &app_id,
+            &row.uid,
+            provider.id(),
+            &adding,
+            state.config.connections.max_per_user_provider,
+        )
+        .await?
+    {
+        tracing::info!(
+            provider = provider.id(),
+            "connect flow: the user holds the most connections allowed to this provider; nothing kept"
+        );
+        for cred in &creds {
+            let server = account_server(provider, cred, row);
+            state
+                .dispatcher
+                .revoke_credential(
+                    provider,
+                    &app_id,
+                    server.as_deref(),
+                    cred,
+                    "refused connect flow",
+                )
+                .await;
+        }
+        return Ok(Err("too_many_connections"));
+    }
+    let accounts = creds
+        .into_iter()
+        .map(|cred| ConnectionUpsert {
+            app_id: app_id.clone(),
             uid: row.uid.clone(),
             provider: provider.id().to_owned(),
             provider_uid: cred.provider_uid.clone(),
             display_name: cred.display_name.clone(),
-            url,
+            url: account_server(provider, &cred, row),
             access_token: cred.access_token.clone(),
             refresh_token: cred.refresh_token.clone(),
             secret: cred.secret.clone(),
@@ -531,16 +565,41 @@ pub(crate) async fn store_connection(
                 .expires_at
                 .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64),
         })
+        .collect();
+    let code = state
+        .store
+        .create_pending_connections(accounts, herald_store::now_ms(), FLOW_TTL_SECS * 1000)
         .await?;
-    Ok(())
+    Ok(Ok(code))
 }
 
-pub(crate) fn outcome(
+/// The account's server: what the network said, else the one the user named.
+fn account_server(
+    provider: &dyn herald_core::Provider,
+    cred: &herald_core::Credential,
     row: &herald_store::entities::oauth_states::Model,
-    result: Result<&str, &str>,
+) -> Option<String> {
+    if provider.account_server() {
+        cred.url.clone().or_else(|| row.instance.clone())
+    } else {
+        cred.url.clone()
+    }
+}
+
+/// Back to the site with the flow's outcome: `status=connected`, the
+/// `connect_code` to redeem and the provider, or `status=error&error=…`;
+/// the site's `state` either way. Clears the flow's cookie.
+pub(crate) fn outcome(
+    state: &AppState,
+    row: &herald_store::entities::oauth_states::Model,
+    result: Result<(&str, &str), &str>,
 ) -> HttpResponse {
     let mut params: Vec<(&str, &str)> = match result {
-        Ok(provider) => vec![("status", "connected"), ("provider", provider)],
+        Ok((provider, code)) => vec![
+            ("status", "connected"),
+            ("connect_code", code),
+            ("provider", provider),
+        ],
         Err(error) => vec![
             ("status", "error"),
             ("provider", row.provider.as_str()),
@@ -550,7 +609,9 @@ pub(crate) fn outcome(
     if let Some(s) = &row.client_state {
         params.push(("state", s));
     }
-    back_to_site(&row.redirect_uri, &params)
+    let mut resp = back_to_site(&row.redirect_uri, &params);
+    let _ = resp.add_removal_cookie(&browser::removal(state, &row.state));
+    resp
 }
 
 pub fn configure(cfg: &mut ServiceConfig) {

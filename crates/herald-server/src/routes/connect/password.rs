@@ -4,7 +4,7 @@
 //! form posts to `POST /connect/{provider}/login` with the flow's single-use
 //! state; a refused password shows the form again under a new state.
 
-use super::{FLOW_TTL_SECS, outcome, server_origin, store_connection};
+use super::{FLOW_TTL_SECS, browser, hold_for_site, outcome, server_origin};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::openapi::Problem;
@@ -159,19 +159,19 @@ pub async fn login(
     let unknown = || ApiError::field("state", "unknown connect flow");
     let row = match state.store.take_oauth_state(&f.state).await? {
         TakenState::Unknown => return Err(unknown()),
-        TakenState::Replayed(row) => return Ok(outcome(&row, Err("state_replayed"))),
-        TakenState::Expired(row) => return Ok(outcome(&row, Err("state_expired"))),
+        TakenState::Replayed(row) => return Ok(outcome(&state, &row, Err("state_replayed"))),
+        TakenState::Expired(row) => return Ok(outcome(&state, &row, Err("state_expired"))),
         TakenState::Fresh(row) => row,
     };
     if row.provider != provider.id() {
-        return Ok(outcome(&row, Err("wrong_provider")));
+        return Ok(outcome(&state, &row, Err("wrong_provider")));
     }
-    if !super::browser::matches(&req, &row) {
+    if !browser::matches(&state, &req, &row) {
         tracing::warn!(
             provider = provider.id(),
             "app-password login from another browser than the one that started the flow; nothing connected"
         );
-        return Ok(outcome(&row, Err("browser_mismatch")));
+        return Ok(outcome(&state, &row, Err("browser_mismatch")));
     }
     let app_id = herald_core::AppId::from_stored(row.app_id.clone());
     let http = state
@@ -189,8 +189,12 @@ pub async fn login(
     };
     match provider.login_password(&login, &http).await {
         Ok(cred) => {
-            store_connection(&state, &row, provider.as_ref(), cred).await?;
-            Ok(outcome(&row, Ok(provider.id())))
+            let held = hold_for_site(&state, &row, provider.as_ref(), vec![cred]).await?;
+            let result = match &held {
+                Ok(code) => Ok((provider.id(), code.as_str())),
+                Err(e) => Err(*e),
+            };
+            Ok(outcome(&state, &row, result))
         }
         Err(ProviderError::AuthRevoked { message, .. }) => {
             tracing::info!(provider = provider.id(), reason = %message, "app-password login refused");
@@ -198,8 +202,10 @@ pub async fn login(
             // flow's original 10 minutes and a few tries.
             let left_ms = row.expires_at - herald_store::now_ms();
             if row.attempts + 1 >= MAX_LOGIN_ATTEMPTS || left_ms <= 0 {
-                return Ok(outcome(&row, Err("login_refused")));
+                return Ok(outcome(&state, &row, Err("login_refused")));
             }
+            // The new state gets a cookie of its own, with a new value.
+            let browser_value = browser::fresh();
             let again = state
                 .store
                 .create_oauth_state(NewOauthState {
@@ -210,22 +216,27 @@ pub async fn login(
                     client_state: row.client_state.clone(),
                     pkce_verifier: None,
                     instance: None,
-                    browser_hash: row.browser_hash.clone(),
+                    browser_hash: Some(browser::hash(&browser_value)),
                     attempts: row.attempts + 1,
                     ttl_ms: left_ms.min(FLOW_TTL_SECS * 1000),
                 })
                 .await?;
-            Ok(form(
+            let mut page = form(
                 &state,
                 provider.id(),
                 &again,
                 &row.redirect_uri,
                 Some("The network did not accept this handle and app password."),
-            ))
+            );
+            page.add_cookie(&browser::cookie(&state, &again, &browser_value))
+                .map_err(ApiError::internal)?;
+            page.add_removal_cookie(&browser::removal(&state, &row.state))
+                .map_err(ApiError::internal)?;
+            Ok(page)
         }
         Err(e) => {
             tracing::warn!(provider = provider.id(), error = %e, "app-password login failed");
-            Ok(outcome(&row, Err("login_failed")))
+            Ok(outcome(&state, &row, Err("login_failed")))
         }
     }
 }
