@@ -12,6 +12,7 @@ pub mod provider;
 pub mod secret;
 pub mod template;
 pub mod text;
+pub mod times;
 pub mod tls;
 
 pub use action::{ActionLink, MediaItem, MediaType, Privacy, Scope, TemplateField, UserAction};

@@ -361,19 +361,22 @@ struct ProviderSession {
 }
 
 fn expiration_ms(v: &Option<Value>) -> Result<Option<i64>, String> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .map(|s| Some(s * 1000))
-            .ok_or_else(|| "must be Unix seconds".into()),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => s
-            .parse::<i64>()
-            .map(|s| Some(s * 1000))
-            .map_err(|_| "must be Unix seconds".into()),
-        Some(_) => Err("must be Unix seconds".into()),
-    }
+    let seconds = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) if s.is_empty() => return Ok(None),
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.parse::<i64>().ok(),
+        Some(_) => None,
+    };
+    seconds
+        .and_then(herald_core::times::unix_seconds_to_ms)
+        .map(Some)
+        .ok_or_else(|| {
+            format!(
+                "must be Unix seconds between 0 and {}",
+                herald_core::times::MAX_UNIX_SECONDS
+            )
+        })
 }
 
 async fn notify_login(
@@ -488,4 +491,32 @@ async fn delete_account(
         .await?;
     crate::disconnect::disconnect(state, conns).await?;
     Ok(Map::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_expirations_out_of_range_are_refused() {
+        for v in [
+            json!(i64::MAX),
+            json!(i64::MAX.to_string()),
+            json!(i64::MIN),
+            json!(-1),
+            json!(253_402_300_800_i64),
+        ] {
+            assert!(expiration_ms(&Some(v.clone())).is_err(), "{v}");
+        }
+        assert_eq!(
+            expiration_ms(&Some(json!(1_800_000_000))).unwrap(),
+            Some(1_800_000_000_000)
+        );
+        assert_eq!(
+            expiration_ms(&Some(json!("253402300799"))).unwrap(),
+            Some(253_402_300_799_000)
+        );
+        assert_eq!(expiration_ms(&Some(json!(""))).unwrap(), None);
+        assert_eq!(expiration_ms(&None).unwrap(), None);
+    }
 }

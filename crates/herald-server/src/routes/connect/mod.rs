@@ -289,7 +289,7 @@ async fn start(
         .use_nonce(
             &format!("connect:{}", app.id),
             &claims.jti,
-            (claims.exp + 60) * 1000,
+            claims.exp.saturating_add(60).saturating_mul(1000),
         )
         .await?
     {
