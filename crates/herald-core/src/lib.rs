@@ -4,6 +4,7 @@
 //! types shared by every other crate.
 
 pub mod action;
+pub mod domains;
 pub mod error;
 pub mod ids;
 pub mod oauth2;

@@ -194,16 +194,6 @@ async fn publish_action(
     }
     let enabled = providers(state, p, "enabledProviders").map_err(fail)?;
     let disabled = providers(state, p, "disabledProviders").map_err(fail)?;
-    if short == ShortUrls::Always
-        && let Some(link) = action.link_back.clone()
-    {
-        let s = state
-            .store
-            .create_short_link(&caller.app.app_id(), &link, None, None)
-            .await
-            .map_err(|e| fail(e.into()))?;
-        action.link_back = Some(short_url(state, &s.code));
-    }
     let input = PublishInput {
         uid: uid.clone(),
         request_hash: request_hash(p),
@@ -212,29 +202,11 @@ async fn publish_action(
         disabled,
         idempotency_key: None,
         template_name: None,
+        short_link_back: short == ShortUrls::Always,
     };
     let accepted = publish::accept(state, &caller.app, input)
         .await
-        .map_err(|e| match e {
-            PublishError::NoMatchingConnection => fail(GigyaError::new(
-                Code::NotConnected,
-                format!("User {uid:?} is not connected to any of the requested providers"),
-            )),
-            PublishError::KeyReused => {
-                fail(GigyaError::invalid("request", "idempotency key reused"))
-            }
-            PublishError::DomainNotAllowed { field, host } => {
-                let field = format!("userAction.{}", gigya_field(field.trim_start_matches("action.")));
-                fail(GigyaError::new(
-                    Code::InvalidSiteDomain,
-                    format!("Invalid site domain: {field}: host {host:?} is not one of the site's domains"),
-                ))
-            }
-            PublishError::UnknownTemplate(name) => {
-                fail(GigyaError::invalid("template", format!("unknown template {name:?}")))
-            }
-            PublishError::Store(e) => fail(e.into()),
-        })?;
+        .map_err(|e| fail(publish_error(e, &uid)))?;
     // Committed: from here on never answer 500001 (SDKs would re-send).
     let wait = Duration::from_millis(state.config.gigya.publish_wait_ms);
     let record = match publish::wait_for_first_attempts(state, accepted.record.clone(), wait).await
@@ -284,10 +256,33 @@ async fn publish_action(
     }
 }
 
-pub fn short_url(state: &AppState, code: &str) -> String {
-    format!(
-        "{}/s/{code}",
-        state.config.public_url.as_str().trim_end_matches('/')
+/// Gigya's code and details for a refused publish.
+fn publish_error(e: PublishError, uid: &str) -> GigyaError {
+    match e {
+        PublishError::NoMatchingConnection => GigyaError::new(
+            Code::NotConnected,
+            format!("User {uid:?} is not connected to any of the requested providers"),
+        ),
+        PublishError::KeyReused => GigyaError::invalid("request", "idempotency key reused"),
+        PublishError::DomainNotAllowed { field, host } => {
+            let field = format!(
+                "userAction.{}",
+                gigya_field(field.trim_start_matches("action."))
+            );
+            outside_domains(&field, &host)
+        }
+        PublishError::UnknownTemplate(name) => {
+            GigyaError::invalid("template", format!("unknown template {name:?}"))
+        }
+        PublishError::Store(e) => e.into(),
+    }
+}
+
+/// 400120 naming the parameter whose link is off the site's domains.
+fn outside_domains(param: &str, host: &str) -> GigyaError {
+    GigyaError::new(
+        Code::InvalidSiteDomain,
+        format!("Invalid site domain: {param}: host {host:?} is not one of the site's domains"),
     )
 }
 
@@ -298,12 +293,17 @@ async fn shorten_url(
 ) -> Result<Map<String, Value>, GigyaError> {
     let url = p.required("url")?;
     herald_core::action::check_http_url(url).map_err(|m| GigyaError::invalid("url", m))?;
+    herald_core::domains::check_link(&caller.app.domains(), url)
+        .map_err(|host| outside_domains("url", &host))?;
     let link = state
         .store
         .create_short_link(&caller.app.app_id(), url, None, None)
         .await?;
     let mut m = Map::new();
-    m.insert("shortURL".into(), json!(short_url(state, &link.code)));
+    m.insert(
+        "shortURL".into(),
+        json!(publish::short_url(state, &link.code)),
+    );
     Ok(m)
 }
 

@@ -190,7 +190,7 @@ fn redirect_allowed(app: &herald_store::entities::apps::Model, uri: &url::Url) -
     }
     allowed
         .iter()
-        .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+        .any(|d| herald_core::domains::within(&host, d))
 }
 
 fn callback_url(state: &AppState, provider: &str) -> String {
