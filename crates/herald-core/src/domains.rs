@@ -9,10 +9,14 @@ use crate::UserAction;
 pub fn within(host: &str, domain: &str) -> bool {
     let host = host.trim_end_matches('.');
     let domain = domain.trim_end_matches('.');
-    if domain.is_empty() || host.len() < domain.len() {
+    let Some(cut) = host.len().checked_sub(domain.len()) else {
+        return false;
+    };
+    // A cut inside a multi-byte character cannot be a label boundary.
+    if domain.is_empty() || !host.is_char_boundary(cut) {
         return false;
     }
-    let (head, tail) = host.split_at(host.len() - domain.len());
+    let (head, tail) = host.split_at(cut);
     tail.eq_ignore_ascii_case(domain) && (head.is_empty() || head.ends_with('.'))
 }
 
@@ -103,6 +107,8 @@ mod tests {
         assert!(!within("news.example.evil.example", "news.example"));
         assert!(!within("example", "news.example"));
         assert!(!within("news.example", ""));
+        assert!(!within("é.news.example", "xnews.example"));
+        assert!(!within("aé", "b"));
     }
 
     #[test]
