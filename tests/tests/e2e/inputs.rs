@@ -2,37 +2,14 @@
 //! is cut off, Gigya uids and token expirations are range-checked, and every
 //! link Herald would publish or redirect to stays on the app's domains.
 
+use crate::admin::{accepting_windows_live, admin, admin_token, gigya, gigya_code};
 use crate::connect_messenger;
-use herald_e2e::{Answer, Herald, answer};
+use herald_e2e::{Answer, Herald};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-/// POSTs a form to the Gigya surface `/<method>` as if over HTTPS.
-async fn gigya(h: &Herald, m: &str, params: &[(&str, String)]) -> Answer {
-    let req = h
-        .http
-        .post(format!("{}/{m}", h.base))
-        .form(
-            &params
-                .iter()
-                .map(|(k, v)| (*k, v.as_str()))
-                .collect::<Vec<_>>(),
-        )
-        .header("X-Forwarded-Proto", "https");
-    answer(req.send().await.expect("request")).await
-}
-
-#[track_caller]
-fn gigya_code(a: &Answer) -> i64 {
-    a.body["errorCode"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("no errorCode: {:?}", a.body))
-}
 
 fn details(a: &Answer) -> String {
     a.body["errorDetails"]
@@ -41,36 +18,18 @@ fn details(a: &Answer) -> String {
         .to_owned()
 }
 
-/// `herald admin token --role admin`: the token is the last line of stdout.
-fn root_token(h: &Herald) -> String {
-    let out = h.cli(&[
-        "admin", "token", "--sub", "tester", "--role", "admin", "--ttl", "1h",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty())
-        .expect("a token")
-        .to_owned()
-}
-
 /// Sets the app's domains through the admin API.
 async fn set_domains(h: &Herald, app_id: &str, domains: Value) {
-    let r = h
-        .http
-        .patch(format!("{}/admin/v1/apps/{app_id}", h.base))
-        .bearer_auth(root_token(h))
-        .json(&json!({ "domains": domains }))
-        .send()
-        .await
-        .expect("request");
-    let a = answer(r).await;
+    let root = admin_token(h, "admin", &[]);
+    let route = format!("/apps/{app_id}");
+    let a = admin(
+        h,
+        &root,
+        "PATCH",
+        &route,
+        Some(json!({ "domains": domains })),
+    )
+    .await;
     assert_eq!(a.status, 200, "{:?}", a.body);
 }
 
@@ -203,17 +162,6 @@ async fn gigya_uids_are_capped_and_token_expirations_range_checked() {
 }
 
 // ------------------------------------------------------------ domains
-
-/// A Windows Live mock answering every activity with 201.
-async fn accepting_windows_live() -> MockServer {
-    let wl = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/V4.1/cid-cid-42/MyActivities"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"Id": "wl-ok"})))
-        .mount(&wl)
-        .await;
-    wl
-}
 
 #[tokio::test]
 async fn every_published_or_redirected_link_stays_on_the_apps_domains() {
