@@ -4,7 +4,7 @@
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use herald_dispatch::{DispatchConfig, ProvidersConfig};
-use herald_server::config::{ConnectionsConfig, GigyaConfig};
+use herald_server::config::{ConnectionsConfig, GigyaConfig, HttpConfig};
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -34,6 +34,8 @@ pub struct Config {
     #[serde(default)]
     pub connections: ConnectionsConfig,
     #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
     pub providers: ProvidersConfig,
 }
 
@@ -56,6 +58,7 @@ impl Config {
         let fig = fig.merge(Env::prefixed("HERALD_").split("__"));
         let cfg: Config = fig.extract().map_err(|e| format!("configuration: {e}"))?;
         cfg.dispatch.validate()?;
+        cfg.http.validate()?;
         Ok(cfg)
     }
 
@@ -110,6 +113,10 @@ mod tests {
             );
             assert_eq!(cfg.public_url().as_str(), "http://127.0.0.1:9999/");
             assert_eq!(cfg.gigya.data_centers, vec!["us1".to_owned()]);
+            assert_eq!(cfg.http.body_timeout_seconds, 10);
+            jail.set_env("HERALD_HTTP__BODY_TIMEOUT_SECONDS", "0");
+            let e = Config::load(None).unwrap_err();
+            assert!(e.contains("body_timeout_seconds"), "{e}");
             Ok(())
         });
     }

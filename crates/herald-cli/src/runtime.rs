@@ -301,6 +301,7 @@ pub async fn serve(cfg: Config, with_api: bool) -> Result<()> {
             config: herald_server::config::ServerConfig {
                 public_url: cfg.public_url(),
                 gigya: cfg.gigya.clone(),
+                http: cfg.http.clone(),
                 admin_key: herald_core::Secret::new(admin_key(&cfg)?),
                 connections: cfg.connections.clone(),
             },

@@ -4,6 +4,7 @@
 //! types shared by every other crate.
 
 pub mod action;
+pub mod domains;
 pub mod error;
 pub mod ids;
 pub mod oauth2;
@@ -12,6 +13,7 @@ pub mod provider;
 pub mod secret;
 pub mod template;
 pub mod text;
+pub mod times;
 pub mod tls;
 
 pub use action::{ActionLink, MediaItem, MediaType, Privacy, Scope, TemplateField, UserAction};

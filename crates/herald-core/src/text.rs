@@ -93,9 +93,13 @@ pub fn fit(text: &str, link: Option<&str>, limit: usize, rule: &TextCounting) ->
     let link_cost = link.map_or(0, |l| token_len(l, rule) + 1);
     let ellipsis = ELLIPSIS.graphemes(true).count();
     let Some(budget) = limit.checked_sub(link_cost + ellipsis) else {
-        // Not even the link fits beside an ellipsis: fit the text alone.
+        // Not even the link fits beside an ellipsis: fit the text alone
+        // (truncated all the same: the link was dropped).
         return if link.is_some() {
-            fit(&body, None, limit, rule)
+            Fitted {
+                truncated: true,
+                ..fit(&body, None, limit, rule)
+            }
         } else {
             Fitted {
                 text: String::new(),
@@ -206,6 +210,13 @@ mod tests {
         let fam = "👨‍👩‍👧";
         let f = fit(&fam.repeat(10), None, 4, &PLAIN);
         assert_eq!(f.text, format!("{}…", fam.repeat(3)));
+    }
+
+    #[test]
+    fn a_dropped_link_counts_as_truncation() {
+        let f = fit("", Some("https://example.com/a"), 5, &PLAIN);
+        assert_eq!(f.text, "");
+        assert!(f.truncated, "{f:?}");
     }
 
     #[test]

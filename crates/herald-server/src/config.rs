@@ -9,6 +9,7 @@ pub struct ServerConfig {
     /// The URL sites and networks reach Herald at.
     pub public_url: url::Url,
     pub gigya: GigyaConfig,
+    pub http: HttpConfig,
     /// Signs and verifies admin tokens (base64 of 32 bytes).
     pub admin_key: herald_core::Secret,
     pub connections: ConnectionsConfig,
@@ -59,6 +60,44 @@ impl Default for GigyaConfig {
             publish_wait_ms: 10_000,
             trusted_proxies: Vec::new(),
         }
+    }
+}
+
+/// Limits of the HTTP server itself.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// A request's body must arrive within this many seconds of its head
+    /// (else 408 and the connection is closed).
+    pub body_timeout_seconds: u64,
+    /// Open connections each server worker (one per CPU) accepts at most;
+    /// further clients wait in the listen backlog.
+    pub max_connections: usize,
+    /// TLS handshakes each worker runs at once (actix `max_connection_rate`).
+    pub max_connection_rate: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            body_timeout_seconds: 10,
+            max_connections: 25_000,
+            max_connection_rate: 256,
+        }
+    }
+}
+
+impl HttpConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=600).contains(&self.body_timeout_seconds) {
+            return Err("http.body_timeout_seconds must be between 1 and 600".into());
+        }
+        if self.max_connections == 0 || self.max_connection_rate == 0 {
+            return Err(
+                "http.max_connections and http.max_connection_rate must be at least 1".into(),
+            );
+        }
+        Ok(())
     }
 }
 

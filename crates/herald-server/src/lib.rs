@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod deadline;
 pub mod disconnect;
 pub mod error;
 pub mod gigya;
@@ -91,14 +92,21 @@ pub fn register(cfg: &mut ServiceConfig) {
 
 /// Serves the API on `bind` until the process is told to stop.
 pub async fn serve(state: AppState, bind: &str) -> std::io::Result<()> {
+    let http = state.config.http.clone();
+    let body_timeout = std::time::Duration::from_secs(http.body_timeout_seconds);
     let state = web::Data::new(state);
     HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .wrap(actix_web::middleware::from_fn(move |req, next| {
+                deadline::body_deadline(body_timeout, req, next)
+            }))
             .wrap(tracing_actix_web::TracingLogger::<PathOnlySpan>::new())
             .configure(configure)
             .default_service(web::to(not_found))
     })
+    .max_connections(http.max_connections)
+    .max_connection_rate(http.max_connection_rate)
     .bind(bind)?
     .shutdown_timeout(10)
     .run()

@@ -22,6 +22,9 @@ pub struct PublishInput {
     pub request_hash: String,
     /// A template the app saved (admin API), by name.
     pub template_name: Option<String>,
+    /// Replace `link_back` with a short link on Herald's host (Gigya's
+    /// `shortURLs=always`), minted only once the action is accepted.
+    pub short_link_back: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,41 +77,23 @@ async fn targets(
         .collect())
 }
 
-/// `host` is `domain` or one of its subdomains.
-fn within(host: &str, domain: &str) -> bool {
-    host == domain || host.ends_with(&format!(".{domain}"))
-}
-
 /// When the app lists domains, every link of the action must be on one of
 /// them (field paths as in the native API: `action.link_back`).
 pub fn check_domains(app: &apps::Model, action: &UserAction) -> Result<(), PublishError> {
-    let domains = app.domains();
-    if domains.is_empty() {
-        return Ok(());
-    }
-    let mut links: Vec<(String, &str)> = Vec::new();
-    if let Some(l) = &action.link_back {
-        links.push(("action.link_back".into(), l));
-    }
-    for (i, m) in action.media_items.iter().enumerate() {
-        links.push((format!("action.media_items[{i}].src"), &m.src));
-        if let Some(h) = &m.href {
-            links.push((format!("action.media_items[{i}].href"), h));
+    herald_core::domains::check_action(&app.domains(), action).map_err(|o| {
+        PublishError::DomainNotAllowed {
+            field: format!("action.{}", o.field),
+            host: o.host,
         }
-    }
-    for (field, link) in links {
-        let host = url::Url::parse(link)
-            .ok()
-            .and_then(|u| {
-                u.host_str()
-                    .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
-            })
-            .unwrap_or_default();
-        if !domains.iter().any(|d| within(&host, d)) {
-            return Err(PublishError::DomainNotAllowed { field, host });
-        }
-    }
-    Ok(())
+    })
+}
+
+/// The public URL of short link `code`.
+pub fn short_url(state: &AppState, code: &str) -> String {
+    format!(
+        "{}/s/{code}",
+        state.config.public_url.as_str().trim_end_matches('/')
+    )
 }
 
 /// Applies a saved template: its text becomes the action's template (with the
@@ -152,15 +137,26 @@ pub async fn accept(
     app: &apps::Model,
     mut input: PublishInput,
 ) -> Result<Accepted, PublishError> {
+    // Saved templates add no links of their own: their hrefs are the
+    // action's (`title` links to `link_back`), checked here.
     check_domains(app, &input.action)?;
-    let per_provider = match &input.template_name {
-        Some(name) => apply_template(state, app, name, &mut input.action).await?,
-        None => BTreeMap::new(),
-    };
     let deliveries = targets(state, app, &input).await?;
     if deliveries.is_empty() {
         return Err(PublishError::NoMatchingConnection);
     }
+    if input.short_link_back
+        && let Some(link) = input.action.link_back.clone()
+    {
+        let s = state
+            .store
+            .create_short_link(&app.app_id(), &link, None, None)
+            .await?;
+        input.action.link_back = Some(short_url(state, &s.code));
+    }
+    let per_provider = match &input.template_name {
+        Some(name) => apply_template(state, app, name, &mut input.action).await?,
+        None => BTreeMap::new(),
+    };
     let payload = serde_json::to_value(ActionPayload {
         action: input.action,
         per_provider,
@@ -222,19 +218,5 @@ pub async fn wait_for_first_attempts(
             .store
             .deliveries_of(&record.action.action_id())
             .await?;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::within;
-
-    #[test]
-    fn subdomains_are_within_but_lookalikes_are_not() {
-        assert!(within("example.com", "example.com"));
-        assert!(within("news.example.com", "example.com"));
-        assert!(!within("badexample.com", "example.com"));
-        assert!(!within("example.com.evil.net", "example.com"));
-        assert!(!within("", "example.com"));
     }
 }

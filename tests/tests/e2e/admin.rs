@@ -58,12 +58,18 @@ fn admin_token_ttl(h: &Herald, role: &str, apps: &[&str], ttl: &str) -> String {
         .to_owned()
 }
 
-fn admin_token(h: &Herald, role: &str, apps: &[&str]) -> String {
+pub(crate) fn admin_token(h: &Herald, role: &str, apps: &[&str]) -> String {
     admin_token_ttl(h, role, apps, "1h")
 }
 
 /// One admin API call: `route` is relative to `/admin/v1`.
-async fn admin(h: &Herald, token: &str, verb: &str, route: &str, body: Option<Value>) -> Answer {
+pub(crate) async fn admin(
+    h: &Herald,
+    token: &str,
+    verb: &str,
+    route: &str,
+    body: Option<Value>,
+) -> Answer {
     let m = reqwest::Method::from_bytes(verb.as_bytes()).expect("HTTP method");
     let mut req = h
         .http
@@ -142,7 +148,7 @@ async fn v1_status(h: &Herald, api_key: &str, secret: &str) -> u16 {
 }
 
 /// POSTs a form to the Gigya surface `/<method>` as if over HTTPS.
-async fn gigya(h: &Herald, m: &str, params: &[(&str, String)]) -> Answer {
+pub(crate) async fn gigya(h: &Herald, m: &str, params: &[(&str, String)]) -> Answer {
     let req = h
         .http
         .post(format!("{}/{m}", h.base))
@@ -176,14 +182,14 @@ fn signed(
 }
 
 #[track_caller]
-fn gigya_code(a: &Answer) -> i64 {
+pub(crate) fn gigya_code(a: &Answer) -> i64 {
     a.body["errorCode"]
         .as_i64()
         .unwrap_or_else(|| panic!("no errorCode: {:?}", a.body))
 }
 
 /// A Windows Live mock answering every activity with 201.
-async fn accepting_windows_live() -> MockServer {
+pub(crate) async fn accepting_windows_live() -> MockServer {
     let wl = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(ACTIVITIES))

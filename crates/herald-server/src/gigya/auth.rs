@@ -187,7 +187,7 @@ async fn signed(
             Code::RequestExpired,
             format!(
                 "Request has expired: timestamp is {}s away from the server clock (limit {WINDOW_SECS}s)",
-                now - ts
+                now.saturating_sub(ts)
             ),
         ));
     }
@@ -327,7 +327,11 @@ pub async fn verify_rs256(
             "bearer token jti must be 1 to 128 characters".into(),
         ));
     }
-    let keep_until = (claims.iat + 2 * WINDOW_SECS + 60) * 1000;
+    // iat is within the window here; saturating all the same (input).
+    let keep_until = claims
+        .iat
+        .saturating_add(2 * WINDOW_SECS + 60)
+        .saturating_mul(1000);
     let fresh = state
         .store
         .use_nonce(

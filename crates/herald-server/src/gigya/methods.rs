@@ -194,16 +194,6 @@ async fn publish_action(
     }
     let enabled = providers(state, p, "enabledProviders").map_err(fail)?;
     let disabled = providers(state, p, "disabledProviders").map_err(fail)?;
-    if short == ShortUrls::Always
-        && let Some(link) = action.link_back.clone()
-    {
-        let s = state
-            .store
-            .create_short_link(&caller.app.app_id(), &link, None, None)
-            .await
-            .map_err(|e| fail(e.into()))?;
-        action.link_back = Some(short_url(state, &s.code));
-    }
     let input = PublishInput {
         uid: uid.clone(),
         request_hash: request_hash(p),
@@ -212,29 +202,11 @@ async fn publish_action(
         disabled,
         idempotency_key: None,
         template_name: None,
+        short_link_back: short == ShortUrls::Always,
     };
     let accepted = publish::accept(state, &caller.app, input)
         .await
-        .map_err(|e| match e {
-            PublishError::NoMatchingConnection => fail(GigyaError::new(
-                Code::NotConnected,
-                format!("User {uid:?} is not connected to any of the requested providers"),
-            )),
-            PublishError::KeyReused => {
-                fail(GigyaError::invalid("request", "idempotency key reused"))
-            }
-            PublishError::DomainNotAllowed { field, host } => {
-                let field = format!("userAction.{}", gigya_field(field.trim_start_matches("action.")));
-                fail(GigyaError::new(
-                    Code::InvalidSiteDomain,
-                    format!("Invalid site domain: {field}: host {host:?} is not one of the site's domains"),
-                ))
-            }
-            PublishError::UnknownTemplate(name) => {
-                fail(GigyaError::invalid("template", format!("unknown template {name:?}")))
-            }
-            PublishError::Store(e) => fail(e.into()),
-        })?;
+        .map_err(|e| fail(publish_error(e, &uid)))?;
     // Committed: from here on never answer 500001 (SDKs would re-send).
     let wait = Duration::from_millis(state.config.gigya.publish_wait_ms);
     let record = match publish::wait_for_first_attempts(state, accepted.record.clone(), wait).await
@@ -284,10 +256,33 @@ async fn publish_action(
     }
 }
 
-pub fn short_url(state: &AppState, code: &str) -> String {
-    format!(
-        "{}/s/{code}",
-        state.config.public_url.as_str().trim_end_matches('/')
+/// Gigya's code and details for a refused publish.
+fn publish_error(e: PublishError, uid: &str) -> GigyaError {
+    match e {
+        PublishError::NoMatchingConnection => GigyaError::new(
+            Code::NotConnected,
+            format!("User {uid:?} is not connected to any of the requested providers"),
+        ),
+        PublishError::KeyReused => GigyaError::invalid("request", "idempotency key reused"),
+        PublishError::DomainNotAllowed { field, host } => {
+            let field = format!(
+                "userAction.{}",
+                gigya_field(field.trim_start_matches("action."))
+            );
+            outside_domains(&field, &host)
+        }
+        PublishError::UnknownTemplate(name) => {
+            GigyaError::invalid("template", format!("unknown template {name:?}"))
+        }
+        PublishError::Store(e) => e.into(),
+    }
+}
+
+/// 400120 naming the parameter whose link is off the site's domains.
+fn outside_domains(param: &str, host: &str) -> GigyaError {
+    GigyaError::new(
+        Code::InvalidSiteDomain,
+        format!("Invalid site domain: {param}: host {host:?} is not one of the site's domains"),
     )
 }
 
@@ -298,12 +293,17 @@ async fn shorten_url(
 ) -> Result<Map<String, Value>, GigyaError> {
     let url = p.required("url")?;
     herald_core::action::check_http_url(url).map_err(|m| GigyaError::invalid("url", m))?;
+    herald_core::domains::check_link(&caller.app.domains(), url)
+        .map_err(|host| outside_domains("url", &host))?;
     let link = state
         .store
         .create_short_link(&caller.app.app_id(), url, None, None)
         .await?;
     let mut m = Map::new();
-    m.insert("shortURL".into(), json!(short_url(state, &link.code)));
+    m.insert(
+        "shortURL".into(),
+        json!(publish::short_url(state, &link.code)),
+    );
     Ok(m)
 }
 
@@ -361,19 +361,22 @@ struct ProviderSession {
 }
 
 fn expiration_ms(v: &Option<Value>) -> Result<Option<i64>, String> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .map(|s| Some(s * 1000))
-            .ok_or_else(|| "must be Unix seconds".into()),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => s
-            .parse::<i64>()
-            .map(|s| Some(s * 1000))
-            .map_err(|_| "must be Unix seconds".into()),
-        Some(_) => Err("must be Unix seconds".into()),
-    }
+    let seconds = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) if s.is_empty() => return Ok(None),
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.parse::<i64>().ok(),
+        Some(_) => None,
+    };
+    seconds
+        .and_then(herald_core::times::unix_seconds_to_ms)
+        .map(Some)
+        .ok_or_else(|| {
+            format!(
+                "must be Unix seconds between 0 and {}",
+                herald_core::times::MAX_UNIX_SECONDS
+            )
+        })
 }
 
 async fn notify_login(
@@ -509,4 +512,32 @@ async fn delete_account(
         .await?;
     crate::disconnect::disconnect(state, conns).await?;
     Ok(Map::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_expirations_out_of_range_are_refused() {
+        for v in [
+            json!(i64::MAX),
+            json!(i64::MAX.to_string()),
+            json!(i64::MIN),
+            json!(-1),
+            json!(253_402_300_800_i64),
+        ] {
+            assert!(expiration_ms(&Some(v.clone())).is_err(), "{v}");
+        }
+        assert_eq!(
+            expiration_ms(&Some(json!(1_800_000_000))).unwrap(),
+            Some(1_800_000_000_000)
+        );
+        assert_eq!(
+            expiration_ms(&Some(json!("253402300799"))).unwrap(),
+            Some(253_402_300_799_000)
+        );
+        assert_eq!(expiration_ms(&Some(json!(""))).unwrap(), None);
+        assert_eq!(expiration_ms(&None).unwrap(), None);
+    }
 }

@@ -3,6 +3,7 @@
 //! parameters arrive as JSON strings.
 
 use super::errors::GigyaError;
+use crate::routes::connections::MAX_UID_LEN;
 use serde::de::DeserializeOwned;
 
 #[derive(Clone, Debug, Default)]
@@ -40,11 +41,19 @@ impl Params {
         self.value(name).ok_or_else(|| GigyaError::missing(name))
     }
 
-    /// `UID`; SDK examples also send `uid`.
+    /// `UID`; SDK examples also send `uid`. At most as long as a `/v1` uid.
     pub fn uid(&self) -> Result<&str, GigyaError> {
-        self.value("UID")
+        let uid = self
+            .value("UID")
             .or_else(|| self.value("uid"))
-            .ok_or_else(|| GigyaError::missing("UID"))
+            .ok_or_else(|| GigyaError::missing("UID"))?;
+        if uid.chars().count() > MAX_UID_LEN {
+            return Err(GigyaError::invalid(
+                "UID",
+                format!("at most {MAX_UID_LEN} characters"),
+            ));
+        }
+        Ok(uid)
     }
 
     pub fn flag(&self, name: &str) -> bool {
@@ -122,5 +131,19 @@ mod tests {
         let e = p.json::<serde_json::Value>("userAction").unwrap_err();
         assert!(e.details.contains("userAction"), "{}", e.details);
         assert_eq!(e.code, super::super::errors::Code::InvalidParameterFormat);
+    }
+
+    #[test]
+    fn uids_are_capped_like_the_native_apis() {
+        let long = "u".repeat(257);
+        for name in ["UID", "uid"] {
+            let q = format!("{name}={long}");
+            let e = Params::parse(&q, None).uid().unwrap_err();
+            assert_eq!(e.code, super::super::errors::Code::InvalidParameterValue);
+            assert!(e.details.contains("UID"), "{}", e.details);
+        }
+        let ok = "é".repeat(256);
+        let q = format!("UID={ok}");
+        assert_eq!(Params::parse(&q, None).uid().unwrap(), ok);
     }
 }

@@ -185,6 +185,7 @@ async fn create(
         disabled,
         idempotency_key: key,
         template_name: req.template_name.clone(),
+        short_link_back: false,
     };
     let accepted = publish::accept(&state, &app, input)
         .await

@@ -74,15 +74,25 @@ struct ImportConnection {
 }
 
 fn expiry_ms(e: Option<Expiry>) -> Result<Option<i64>, ApiError> {
-    let bad = || ApiError::field("expires_at", "must be an RFC 3339 time or Unix seconds");
+    let bad = || {
+        ApiError::field(
+            "expires_at",
+            "must be an RFC 3339 time or Unix seconds, from 1970 to 9999",
+        )
+    };
     Ok(match e {
         None => None,
-        Some(Expiry::Seconds(s)) => Some(s.checked_mul(1000).ok_or_else(bad)?),
+        Some(Expiry::Seconds(s)) => {
+            Some(herald_core::times::unix_seconds_to_ms(s).ok_or_else(bad)?)
+        }
         Some(Expiry::Text(t)) => {
             let at =
                 time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
                     .map_err(|_| bad())?;
-            Some((at.unix_timestamp_nanos() / 1_000_000) as i64)
+            Some(
+                herald_core::times::check_unix_ms(at.unix_timestamp_nanos() / 1_000_000)
+                    .ok_or_else(bad)?,
+            )
         }
     })
 }

@@ -1,4 +1,5 @@
-//! `GET /s/{code}`: follow a short link (count the click, then redirect).
+//! `GET /s/{code}`: follow a short link (count the click, then redirect), only
+//! to a URL on the owning app's domains when it names some.
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -16,7 +17,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
             ("Location" = String, description = "The link's URL"),
             ("Cache-Control" = String, description = "`no-store`"),
         )),
-        (status = 404, description = "No such short link", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such short link, or its URL is outside the app's domains", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -28,6 +29,18 @@ async fn follow(
 ) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::NotFound(format!("short link {code}"));
     if code.len() > 32 || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(not_found());
+    }
+    // Links made before the app named its domains (or changed them) lead
+    // nowhere outside them: Herald's host never redirects off the site.
+    let link = state.store.short_link(&code).await?.ok_or_else(not_found)?;
+    let domains = state
+        .store
+        .app(&herald_core::AppId::from_stored(link.app_id.clone()))
+        .await?
+        .map(|a| a.domains())
+        .unwrap_or_default();
+    if herald_core::domains::check_link(&domains, &link.url).is_err() {
         return Err(not_found());
     }
     let referrer = req

@@ -193,7 +193,7 @@ fn redirect_allowed(app: &herald_store::entities::apps::Model, uri: &url::Url) -
     }
     allowed
         .iter()
-        .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+        .any(|d| herald_core::domains::within(&host, d))
 }
 
 fn callback_url(state: &AppState, provider: &str) -> String {
@@ -291,7 +291,7 @@ async fn start(
         .use_nonce(
             &format!("connect:{}", app.id),
             &claims.jti,
-            (claims.exp + 60) * 1000,
+            claims.exp.saturating_add(60).saturating_mul(1000),
         )
         .await?
     {
