@@ -14,4 +14,5 @@ mod worker;
 pub use config::{DispatchConfig, ProviderEntry, ProvidersConfig};
 pub use payload::{ActionPayload, ProviderChoice};
 pub use refresh::RefreshReason;
+pub use settings::{SettingsError, overrides_base, uses_client_credentials};
 pub use worker::Dispatcher;

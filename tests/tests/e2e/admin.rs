@@ -58,12 +58,18 @@ fn admin_token_ttl(h: &Herald, role: &str, apps: &[&str], ttl: &str) -> String {
         .to_owned()
 }
 
-fn admin_token(h: &Herald, role: &str, apps: &[&str]) -> String {
+pub(crate) fn admin_token(h: &Herald, role: &str, apps: &[&str]) -> String {
     admin_token_ttl(h, role, apps, "1h")
 }
 
 /// One admin API call: `route` is relative to `/admin/v1`.
-async fn admin(h: &Herald, token: &str, verb: &str, route: &str, body: Option<Value>) -> Answer {
+pub(crate) async fn admin(
+    h: &Herald,
+    token: &str,
+    verb: &str,
+    route: &str,
+    body: Option<Value>,
+) -> Answer {
     let m = reqwest::Method::from_bytes(verb.as_bytes()).expect("HTTP method");
     let mut req = h
         .http
@@ -77,7 +83,7 @@ async fn admin(h: &Herald, token: &str, verb: &str, route: &str, body: Option<Va
 
 /// Asserts a problem+json answer with `status` whose first error names `field`.
 #[track_caller]
-fn assert_problem(a: &Answer, status: u16, field: &str, context: &str) {
+pub(crate) fn assert_problem(a: &Answer, status: u16, field: &str, context: &str) {
     assert_eq!(a.status, status, "{context}: {:?}", a.body);
     assert_eq!(a.content_type, PROBLEM, "{context}: {:?}", a.body);
     assert_eq!(a.body["status"], status, "{context}: {:?}", a.body);
