@@ -548,6 +548,15 @@ impl Dispatcher {
             .app(&app_id)
             .await?
             .ok_or_else(|| fail("rejected", "app_missing", "the app was deleted"))?;
+        // Nothing is sent for a disabled app; a redrive after it is enabled
+        // again sends it.
+        if app.disabled {
+            return Err(fail(
+                "rejected",
+                "app_disabled",
+                "the app is disabled; redrive the delivery after enabling it",
+            ));
+        }
         let app_cfg = inner.store.provider_config(&app_id, provider.id()).await?;
         if app_cfg.as_ref().is_some_and(|c| !c.enabled) {
             return Err(fail(

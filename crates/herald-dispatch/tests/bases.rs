@@ -1,25 +1,26 @@
 //! Addresses an app or a user named, on SQLite and PostgreSQL: an app's own
 //! provider base never receives the operator's client credentials (also for
-//! rows stored before the admin API required the app's own), and a Bluesky PDS
+//! rows stored before the admin API required the app's own), a Bluesky PDS
 //! stored for a connection is checked against the outbound policy on every
-//! call.
+//! call, and a disabled app's deliveries are failed without a network call.
 
 use herald_core::{ConnectionId, OutboundPolicy, Provider, ProviderError, Secret};
 use herald_dispatch::{DispatchConfig, Dispatcher, ProviderEntry, ProvidersConfig, RefreshReason};
 use herald_providers::ProviderRegistry;
 use herald_store::repo::provider_configs::ProviderConfigInput;
 use herald_store::{
-    ConnectionUpsert, CreateAction, CreateOutcome, DeliveryState, NewApp, NewDelivery, Store,
-    now_ms, on_both_databases,
+    AppPatch, ConnectionUpsert, CreateAction, CreateOutcome, DeliveryState, NewApp, NewDelivery,
+    Store, now_ms, on_both_databases,
 };
 use serde_json::json;
 use std::time::{Duration, Instant};
-use wiremock::matchers::method;
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 on_both_databases!(
     a_stored_app_base_gets_no_operator_credentials,
     a_stored_bluesky_pds_on_a_private_address_is_never_called,
+    a_disabled_apps_delivery_fails_unsent_and_publishes_after_a_redrive,
 );
 
 const OPERATOR_SECRET: &str = "operator-secret-1";
@@ -208,6 +209,63 @@ async fn a_stored_bluesky_pds_on_a_private_address_is_never_called(store: Store)
     assert_eq!(row.state(), DeliveryState::Failed);
     assert_eq!(row.error_code.as_deref(), Some("forbidden_address"));
     assert!(seen(&pds).await.is_empty(), "the PDS was called");
+}
+
+async fn a_disabled_apps_delivery_fails_unsent_and_publishes_after_a_redrive(store: Store) {
+    let operator = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/V4.1/cid-cid-42/MyActivities"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"Id": "activity-1"})))
+        .expect(1)
+        .mount(&operator)
+        .await;
+    let app = app(&store).await;
+    let id = connection(&store, &app, "messenger", None, None).await;
+    store
+        .update_app(
+            &app,
+            AppPatch {
+                disabled: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    // Queued while enabled (or by another node), worked on after disabling.
+    let delivery = queue(&store, &app, &id, "messenger").await;
+    let d = dispatcher(&store, &operator, OutboundPolicy::new(vec![]));
+    d.start();
+    let row = settled(&store, &delivery).await;
+    assert_eq!(row.state(), DeliveryState::Failed);
+    assert_eq!(row.error_code.as_deref(), Some("app_disabled"));
+    assert!(seen(&operator).await.is_empty(), "a disabled app sent");
+
+    store
+        .update_app(
+            &app,
+            AppPatch {
+                disabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let redriven = store
+        .redrive(
+            app.as_str(),
+            &herald_core::DeliveryId::from_stored(delivery.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(redriven, Some(true));
+    let row = settled(&store, &delivery).await;
+    assert_eq!(
+        row.state(),
+        DeliveryState::Published,
+        "{:?}",
+        row.error_message
+    );
+    operator.verify().await;
 }
 
 /// One queued delivery of a link action to `conn`.
