@@ -99,6 +99,21 @@ fn provider(d: &Dispatcher, id: &str) -> std::sync::Arc<dyn Provider> {
     d.registry().get(id).unwrap().clone()
 }
 
+/// Refreshes the connection as a publish that found `tok-1` expired would.
+async fn refresh(
+    d: &Dispatcher,
+    id: &ConnectionId,
+    p: &dyn Provider,
+) -> Result<herald_core::Credential, ProviderError> {
+    d.refresh_connection(
+        id,
+        p,
+        None,
+        RefreshReason::Expired(Some(Secret::new("tok-1"))),
+    )
+    .await
+}
+
 /// Every request the mock received, as text (headers and body).
 async fn seen(mock: &MockServer) -> Vec<String> {
     mock.received_requests()
@@ -142,14 +157,7 @@ async fn a_stored_app_base_gets_no_operator_credentials(store: Store) {
         OutboundPolicy::new(vec!["127.0.0.1/32".parse().unwrap()]),
     );
     let p = provider(&d, "messenger");
-    let r = d
-        .refresh_connection(
-            &id,
-            p.as_ref(),
-            None,
-            RefreshReason::Expired(Some(Secret::new("tok-1"))),
-        )
-        .await;
+    let r = refresh(&d, &id, p.as_ref()).await;
     assert!(r.is_err(), "{r:?}");
     for request in seen(&attacker).await {
         assert!(!request.contains(OPERATOR_SECRET), "{request}");
@@ -179,14 +187,7 @@ async fn a_stored_bluesky_pds_on_a_private_address_is_never_called(store: Store)
     .await;
     let d = dispatcher(&store, &operator, OutboundPolicy::new(vec![]));
     let p = provider(&d, "bluesky");
-    let r = d
-        .refresh_connection(
-            &id,
-            p.as_ref(),
-            None,
-            RefreshReason::Expired(Some(Secret::new("tok-1"))),
-        )
-        .await;
+    let r = refresh(&d, &id, p.as_ref()).await;
     match r {
         Err(ProviderError::Rejected { code, .. }) => assert_eq!(code, "forbidden_address"),
         other => panic!("expected a refusal, got {other:?}"),
