@@ -3,6 +3,7 @@
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use herald_core::Secret;
 use herald_dispatch::{DispatchConfig, ProvidersConfig};
 use herald_server::config::{ConnectionsConfig, GigyaConfig, HttpConfig};
 use ipnet::IpNet;
@@ -16,14 +17,14 @@ pub struct Config {
     pub bind: String,
     pub public_url: Option<url::Url>,
     pub data_dir: PathBuf,
-    pub database_url: Option<String>,
-    pub master_key: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
+    pub master_key: Option<Secret>,
     /// Older (or staged) master keys that decrypt but never encrypt, during a
     /// rotation; also read from `<data_dir>/master.key.readable`.
     #[serde(default)]
-    pub readable_master_keys: Vec<String>,
+    pub readable_master_keys: Vec<Secret>,
     /// Signs admin tokens; default: generated into `<data_dir>/admin.key`.
-    pub admin_key: Option<String>,
+    pub admin_key: Option<Secret>,
     #[serde(deserialize_with = "herald_server::config::net_list")]
     pub allowed_private_nets: Vec<IpNet>,
     pub log: String,
@@ -37,6 +38,31 @@ pub struct Config {
     pub http: HttpConfig,
     #[serde(default)]
     pub providers: ProvidersConfig,
+}
+
+/// A database URL, whose password `Debug` (and [`DatabaseUrl::redacted`])
+/// replace with `***`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl DatabaseUrl {
+    /// The URL without its password, for messages.
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -62,12 +88,12 @@ impl Config {
         Ok(cfg)
     }
 
-    pub fn database_url(&self) -> String {
+    pub fn database_url(&self) -> DatabaseUrl {
         self.database_url.clone().unwrap_or_else(|| {
-            format!(
+            DatabaseUrl(format!(
                 "sqlite://{}?mode=rwc",
                 self.data_dir.join("herald.db").display()
-            )
+            ))
         })
     }
 
@@ -117,6 +143,34 @@ mod tests {
             jail.set_env("HERALD_HTTP__BODY_TIMEOUT_SECONDS", "0");
             let e = Config::load(None).unwrap_err();
             assert!(e.contains("body_timeout_seconds"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn debug_prints_no_key_secret_or_database_password() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "HERALD_DATABASE_URL",
+                "postgres://herald:db-pass-xyz@db.example/herald",
+            );
+            jail.set_env("HERALD_MASTER_KEY", "master-key-xyz");
+            jail.set_env("HERALD_ADMIN_KEY", "admin-key-xyz");
+            jail.set_env("HERALD_READABLE_MASTER_KEYS", "[\"old-key-xyz\"]");
+            jail.set_env("HERALD_PROVIDERS__X__CLIENT_SECRET", "client-secret-xyz");
+            let cfg = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.readable_master_keys.len(), 1);
+            let printed = format!("{cfg:?}");
+            for secret in [
+                "db-pass-xyz",
+                "master-key-xyz",
+                "admin-key-xyz",
+                "old-key-xyz",
+                "client-secret-xyz",
+            ] {
+                assert!(!printed.contains(secret), "{secret} in {printed}");
+            }
+            assert!(printed.contains("postgres://herald:***@db.example/herald"));
             Ok(())
         });
     }

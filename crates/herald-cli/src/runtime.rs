@@ -31,7 +31,7 @@ pub fn init_logging(cfg: &Config) {
 /// generated there on first run.
 fn master_key(cfg: &Config) -> Result<String> {
     if let Some(k) = &cfg.master_key {
-        return Ok(k.clone());
+        return Ok(k.expose().to_owned());
     }
     let path = cfg.data_dir.join("master.key");
     if path.exists() {
@@ -72,7 +72,7 @@ fn write_private(path: &std::path::Path, content: &str) -> Result<()> {
 /// `<data_dir>/admin.key`, generated there on first run.
 pub fn admin_key(cfg: &Config) -> Result<String> {
     if let Some(k) = &cfg.admin_key {
-        return Ok(k.clone());
+        return Ok(k.expose().to_owned());
     }
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
@@ -141,7 +141,11 @@ pub fn admin_token(cfg: &Config, sub: &str, role: &str, apps: &[String], ttl: &s
 /// Keys that decrypt but never encrypt: `readable_master_keys` and the lines
 /// of `<data_dir>/master.key.readable`.
 fn readable_master_keys(cfg: &Config) -> Result<Vec<String>> {
-    let mut keys = cfg.readable_master_keys.clone();
+    let mut keys: Vec<String> = cfg
+        .readable_master_keys
+        .iter()
+        .map(|k| k.expose().to_owned())
+        .collect();
     let path = cfg.data_dir.join("master.key.readable");
     if path.exists() {
         let text = std::fs::read_to_string(&path)
@@ -257,22 +261,11 @@ pub async fn open_store(cfg: &Config) -> Result<Store> {
     let secrets =
         SecretBox::new(&master_key(cfg)?, &readable_master_keys(cfg)?).context("master key")?;
     let url = cfg.database_url();
-    let store = Store::connect(&url, secrets)
+    let store = Store::connect(&url.0, secrets)
         .await
-        .with_context(|| format!("opening the database ({})", redact_url(&url)))?;
+        .with_context(|| format!("opening the database ({})", url.redacted()))?;
     store.migrate().await.context("applying migrations")?;
     Ok(store)
-}
-
-/// A database URL without its password, for messages.
-fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
 }
 
 pub async fn serve(cfg: Config, with_api: bool) -> Result<()> {
@@ -291,7 +284,7 @@ pub async fn serve(cfg: Config, with_api: bool) -> Result<()> {
     let poller = dispatcher.start();
     let key_watch = watch_key_files(&cfg, store.clone());
     let sweeper = sweep_unredeemed_connections(&cfg, store.clone(), dispatcher.clone());
-    info!(node = dispatcher.node_id(), database = %redact_url(&cfg.database_url()), "delivery workers started");
+    info!(node = dispatcher.node_id(), database = %cfg.database_url().redacted(), "delivery workers started");
     if with_api {
         info!(bind = %cfg.bind, public_url = %cfg.public_url(), "Herald API listening");
         let state = AppState {

@@ -1,6 +1,7 @@
 //! Dispatch settings (`[dispatch]`) and operator-level provider settings
 //! (`[providers.<id>]`), deserialized from the layered configuration.
 
+use herald_core::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -91,7 +92,8 @@ pub struct ProviderEntry {
     pub api_base: Option<url::Url>,
     pub consent_base: Option<url::Url>,
     pub client_id: Option<String>,
-    pub client_secret: Option<String>,
+    /// `Secret`: printed as `***` by `Debug`.
+    pub client_secret: Option<Secret>,
     /// Every other key is a provider option (e.g. `mode = "share"`).
     #[serde(flatten)]
     pub options: BTreeMap<String, serde_json::Value>,
@@ -111,5 +113,20 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.validate().unwrap_err().contains("lease_seconds"));
+    }
+
+    #[test]
+    fn a_provider_entry_prints_no_client_secret() {
+        let e = ProviderEntry {
+            client_id: Some("client-1".into()),
+            client_secret: Some("operator-secret-xyz".into()),
+            ..Default::default()
+        };
+        let printed = format!("{e:?}");
+        assert!(!printed.contains("operator-secret-xyz"), "{printed}");
+        assert!(
+            printed.contains("***") && printed.contains("client-1"),
+            "{printed}"
+        );
     }
 }

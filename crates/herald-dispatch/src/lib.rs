@@ -16,4 +16,5 @@ pub use config::{DispatchConfig, ProviderEntry, ProvidersConfig};
 pub use payload::{ActionPayload, ProviderChoice};
 pub use pending::sweep_unredeemed;
 pub use refresh::RefreshReason;
+pub use settings::{SettingsError, overrides_base, uses_client_credentials};
 pub use worker::Dispatcher;

@@ -184,7 +184,7 @@ impl Dispatcher {
                 None => self
                     .http_ctx_for_connection(provider, conn)
                     .await
-                    .map_err(|e| local(format!("reading the provider settings failed: {e}")))?,
+                    .map_err(|e| e.provider_error())?,
             };
             let old = store
                 .credential(conn)

@@ -7,7 +7,7 @@ use crate::config::{DispatchConfig, ProvidersConfig};
 use crate::payload::ActionPayload;
 use crate::policy::{self, Decision};
 use crate::refresh::RefreshReason;
-use crate::settings;
+use crate::settings::{self, SettingsError};
 use herald_core::{
     AccountInfo, ActionId, ActionMeta, Credential, DeliveryId, IdempotencyKey, OutboundPolicy,
     Provider, ProviderError, Published, RenderedAction,
@@ -16,6 +16,7 @@ use herald_providers::ProviderRegistry;
 use herald_store::entities::{connections, deliveries};
 use herald_store::repo::connections::ConnectionStatus;
 use herald_store::repo::deliveries::ErrorInfo;
+use herald_store::repo::provider_configs::AppProviderConfig;
 use herald_store::{AttemptRecord, DeliveryUpdate, Store, StoreError, now_ms};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -163,23 +164,35 @@ impl Dispatcher {
     }
 
     /// The HTTP context a provider's calls use for `app` (settings merged the
-    /// same way as for deliveries), e.g. for connect flows.
+    /// same way as for deliveries), e.g. for connect flows. Refused when a
+    /// base the app set is not allowed by the outbound policy.
     pub async fn http_ctx_for(
         &self,
         app: &herald_core::AppId,
         provider: &dyn Provider,
-    ) -> Result<herald_core::HttpCtx, StoreError> {
+    ) -> Result<herald_core::HttpCtx, SettingsError> {
         let app_cfg = self.inner.store.provider_config(app, provider.id()).await?;
-        let settings = settings::merge(
-            provider,
-            self.inner.providers.get(provider.id()),
-            app_cfg.as_ref(),
-        );
+        self.http_ctx_with(provider, app_cfg.as_ref()).await
+    }
+
+    async fn http_ctx_with(
+        &self,
+        provider: &dyn Provider,
+        app_cfg: Option<&AppProviderConfig>,
+    ) -> Result<herald_core::HttpCtx, SettingsError> {
+        let inner = &self.inner;
+        let operator = inner.providers.get(provider.id());
+        let settings = settings::merge(provider, operator, app_cfg);
+        let app_bases = app_cfg.is_some_and(|c| settings::overrides_base(&c.settings));
+        if let Some(c) = app_cfg.filter(|_| app_bases) {
+            settings::check_app_bases(&c.settings, &inner.policy).await?;
+        }
         Ok(settings::http_ctx(
             settings,
-            &self.inner.client,
-            &self.inner.guarded,
-            &self.inner.policy,
+            app_bases,
+            &inner.client,
+            &inner.guarded,
+            &inner.policy,
         ))
     }
 
@@ -191,7 +204,7 @@ impl Dispatcher {
         &self,
         provider: &dyn Provider,
         conn: &connections::Model,
-    ) -> Result<herald_core::HttpCtx, StoreError> {
+    ) -> Result<herald_core::HttpCtx, SettingsError> {
         let app = herald_core::AppId::from_stored(conn.app_id.clone());
         let http = self.http_ctx_for(&app, provider).await?;
         self.for_account(http, &app, provider, conn.url.as_deref())
@@ -199,22 +212,32 @@ impl Dispatcher {
     }
 
     /// Points `http` at the account's own server (see
-    /// [`Provider::account_server`]) when the provider has one.
+    /// [`Provider::account_server`]) when the provider has one. The server
+    /// is checked against the outbound policy before every use (it was when
+    /// stored, but the policy or a migrated account's PDS may have changed
+    /// since, and an IP literal never reaches the guarded resolver), unless
+    /// it is the operator's API base.
     pub async fn for_account(
         &self,
         mut http: herald_core::HttpCtx,
         app: &herald_core::AppId,
         provider: &dyn Provider,
         server: Option<&str>,
-    ) -> Result<herald_core::HttpCtx, StoreError> {
+    ) -> Result<herald_core::HttpCtx, SettingsError> {
         let Some(server) = server.filter(|_| provider.account_server()) else {
             return Ok(http);
         };
         let Ok(base) = url::Url::parse(server) else {
             return Err(StoreError::Corrupt(format!(
                 "the connection's server {server:?} is not a URL"
-            )));
+            ))
+            .into());
         };
+        let trusted =
+            settings::operator_api_base(provider, self.inner.providers.get(provider.id()));
+        if base.origin() != trusted.origin() {
+            settings::check_address("url", &base, &self.inner.policy).await?;
+        }
         // Registrations are keyed by the server's origin (what connect flows
         // store); an imported url may carry a trailing slash or a path.
         let origin = base.origin().ascii_serialization();
@@ -525,6 +548,15 @@ impl Dispatcher {
             .app(&app_id)
             .await?
             .ok_or_else(|| fail("rejected", "app_missing", "the app was deleted"))?;
+        // Nothing is sent for a disabled app; a redrive after it is enabled
+        // again sends it.
+        if app.disabled {
+            return Err(fail(
+                "rejected",
+                "app_disabled",
+                "the app is disabled; redrive the delivery after enabling it",
+            ));
+        }
         let app_cfg = inner.store.provider_config(&app_id, provider.id()).await?;
         if app_cfg.as_ref().is_some_and(|c| !c.enabled) {
             return Err(fail(
@@ -533,15 +565,20 @@ impl Dispatcher {
                 format!("{} is disabled for this app", provider.id()),
             ));
         }
-        let settings = settings::merge(
-            provider.as_ref(),
-            inner.providers.get(provider.id()),
-            app_cfg.as_ref(),
-        );
-        let http = settings::http_ctx(settings, &inner.client, &inner.guarded, &inner.policy);
-        let http = self
-            .for_account(http, &app_id, provider.as_ref(), conn.url.as_deref())
-            .await?;
+        let http = async {
+            let http = self
+                .http_ctx_with(provider.as_ref(), app_cfg.as_ref())
+                .await?;
+            self.for_account(http, &app_id, provider.as_ref(), conn.url.as_deref())
+                .await
+        }
+        .await
+        .map_err(|e| match e {
+            SettingsError::Store(e) => Stop::from(e),
+            refused @ SettingsError::Refused { .. } => {
+                fail("rejected", "forbidden_address", refused.to_string())
+            }
+        })?;
         let mut rendered = RenderedAction {
             action: payload.action,
             meta: ActionMeta {

@@ -124,3 +124,22 @@ pub fn net_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D:
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_prints_no_admin_key() {
+        let cfg = ServerConfig {
+            public_url: "https://herald.example/".parse().unwrap(),
+            gigya: GigyaConfig::default(),
+            admin_key: herald_core::Secret::new("admin-key-xyz"),
+            http: HttpConfig::default(),
+            connections: ConnectionsConfig::default(),
+        };
+        let printed = format!("{cfg:?}");
+        assert!(!printed.contains("admin-key-xyz"), "{printed}");
+        assert!(printed.contains("***"), "{printed}");
+    }
+}

@@ -113,6 +113,19 @@ impl From<herald_store::StoreError> for ApiError {
     }
 }
 
+impl From<herald_dispatch::SettingsError> for ApiError {
+    fn from(e: herald_dispatch::SettingsError) -> Self {
+        match e {
+            herald_dispatch::SettingsError::Store(e) => e.into(),
+            // The app's provider settings (or the account's server) name an
+            // address the outbound policy refuses: nothing was sent.
+            herald_dispatch::SettingsError::Refused { field, error } => {
+                ApiError::unprocessable_field("forbidden_address", field, error.to_string())
+            }
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Problem<'a> {
     #[serde(rename = "type")]

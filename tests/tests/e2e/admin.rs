@@ -83,7 +83,7 @@ pub(crate) async fn admin(
 
 /// Asserts a problem+json answer with `status` whose first error names `field`.
 #[track_caller]
-fn assert_problem(a: &Answer, status: u16, field: &str, context: &str) {
+pub(crate) fn assert_problem(a: &Answer, status: u16, field: &str, context: &str) {
     assert_eq!(a.status, status, "{context}: {:?}", a.body);
     assert_eq!(a.content_type, PROBLEM, "{context}: {:?}", a.body);
     assert_eq!(a.body["status"], status, "{context}: {:?}", a.body);

@@ -9,6 +9,7 @@ mod connect;
 mod crash;
 mod gigya;
 mod gigya_sdk;
+mod hardening_bases;
 mod inputs;
 mod keys;
 mod mastodon;

@@ -2,7 +2,7 @@
 //! (enabled, client credentials, API bases, options). The client secret is
 //! stored encrypted and never returned (`client_secret_set`).
 
-use super::auth::Admin;
+use super::auth::{Admin, Role};
 use super::{audit, visible_app};
 use crate::AppState;
 use crate::error::ApiError;
@@ -10,7 +10,7 @@ use crate::json;
 use crate::openapi::{Problem, ProviderConfigList, ProviderConfigView};
 use actix_web::web::{Bytes, Path};
 use actix_web::{HttpResponse, delete, get, put, web};
-use herald_core::{Provider, Secret, ValidationErrors};
+use herald_core::{OutboundError, OutboundPolicy, Provider, Secret, ValidationErrors};
 use herald_store::entities::provider_configs;
 use herald_store::repo::provider_configs::ProviderConfigInput;
 use serde::Deserialize;
@@ -41,9 +41,11 @@ struct PutConfig {
     client_id: Option<String>,
     /// Stored encrypted, never returned (at most 2000 characters; empty: none).
     client_secret: Option<String>,
-    /// An absolute http(s) URL.
+    /// An absolute http(s) URL, refused when the outbound policy refuses its
+    /// address (a private one the operator allowed: `admin` role only). With
+    /// it the app must give its own `client_id`.
     api_base: Option<String>,
-    /// An absolute http(s) URL.
+    /// As `api_base`.
     consent_base: Option<String>,
     /// The provider's declared options and their values.
     #[serde(default)]
@@ -90,6 +92,29 @@ fn check_options(p: &dyn Provider, options: &BTreeMap<String, String>) -> Result
     Ok(())
 }
 
+/// An app's base is an outbound target like a webhook URL: refused when the
+/// outbound policy refuses it. A private address the operator allowed
+/// (`HERALD_ALLOWED_PRIVATE_NETS`) is accepted from the `admin` role only.
+/// A name that does not resolve now is accepted; every call checks it again.
+async fn check_base(state: &AppState, admin: &Admin, url: &url::Url) -> Result<(), String> {
+    let policy = match admin.0.role {
+        Role::Admin => state.dispatcher.policy().clone(),
+        Role::AppAdmin => OutboundPolicy::default(),
+    };
+    match policy.check_url(url).await {
+        Ok(()) | Err(OutboundError::Unresolved(_)) => Ok(()),
+        Err(e @ OutboundError::Forbidden(_))
+            if admin.0.role == Role::AppAdmin
+                && state.dispatcher.policy().check_url(url).await.is_ok() =>
+        {
+            Err(format!(
+                "{e}; only the admin role may set a private address"
+            ))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Sets an app's settings for a provider.
 #[utoipa::path(
     operation_id = "admin_providers_put",
@@ -103,7 +128,7 @@ fn check_options(p: &dyn Provider, options: &BTreeMap<String, String>) -> Result
         (status = 401, description = "Missing or invalid admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such app (or not one this operator manages)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 256 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`unknown_provider`, `unknown_option` or `invalid_option`, naming the field", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_provider`, `unknown_option`, `invalid_option`, or `client_credentials_required` (an app's own base needs its own `client_id`), naming the field", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -130,10 +155,14 @@ async fn put_config(
         ("api_base", &input.api_base),
         ("consent_base", &input.consent_base),
     ] {
-        if let Some(u) = v
-            && let Err(m) = herald_core::action::check_http_url(u)
-        {
-            errs.push(field, m);
+        let Some(u) = v else { continue };
+        match herald_core::action::check_http_url(u) {
+            Ok(url) => {
+                if let Err(m) = check_base(&state, &admin, &url).await {
+                    errs.push(field, m);
+                }
+            }
+            Err(m) => errs.push(field, m),
         }
     }
     if input.client_id.as_ref().is_some_and(|c| c.len() > 500) {
@@ -143,6 +172,21 @@ async fn put_config(
         errs.push("client_secret", "must be at most 2000 characters");
     }
     errs.into_result().map_err(ApiError::Validation)?;
+    let own_base = input.api_base.is_some() || input.consent_base.is_some();
+    if own_base
+        && herald_dispatch::uses_client_credentials(p.as_ref())
+        && input.client_id.as_deref().is_none_or(str::is_empty)
+    {
+        // The operator's client credentials go only to the operator's bases.
+        return Err(ApiError::unprocessable_field(
+            "client_credentials_required",
+            "client_id",
+            format!(
+                "an app that sets its own api_base or consent_base must give its own {} client_id (and client_secret)",
+                p.id()
+            ),
+        ));
+    }
     check_options(p.as_ref(), &input.options)?;
     let row = state
         .store

@@ -9,6 +9,7 @@ use super::params::Params;
 use super::signature;
 use crate::AppState;
 use actix_web::HttpRequest;
+use actix_web::http::header::HeaderValue;
 use herald_store::entities::{app_keys, apps};
 use herald_store::now_ms;
 use herald_store::repo::app_keys::{KeyKind, Permission};
@@ -52,16 +53,18 @@ fn is_https(state: &AppState, req: &HttpRequest) -> bool {
             .iter()
             .any(|n| n.contains(&a.ip()))
     });
-    from_trusted
-        && req
-            .headers()
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split(',')
-                    .next()
-                    .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
-            })
+    from_trusted && forwarded_https(req.headers().get_all("x-forwarded-proto"))
+}
+
+/// Whether the hop nearest to Herald (the trusted proxy) says HTTPS: the last
+/// value of the last `X-Forwarded-Proto` header. Earlier values were added by
+/// whoever sent the request to that proxy, and a client can write them.
+fn forwarded_https<'a>(headers: impl Iterator<Item = &'a HeaderValue>) -> bool {
+    headers
+        .last()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
 }
 
 async fn app_for(state: &AppState, api_key: &str) -> Result<apps::Model, GigyaError> {
@@ -380,4 +383,33 @@ async fn bearer(state: &AppState, params: &Params, token: &str) -> Result<Caller
         app,
         key: Some(key),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_https;
+    use actix_web::http::header::HeaderValue;
+
+    fn says_https(headers: &[&str]) -> bool {
+        let values: Vec<HeaderValue> = headers
+            .iter()
+            .map(|h| HeaderValue::from_str(h).unwrap())
+            .collect();
+        forwarded_https(values.iter())
+    }
+
+    #[test]
+    fn the_hop_nearest_to_herald_decides() {
+        assert!(says_https(&["https"]));
+        assert!(says_https(&["HTTPS"]));
+        assert!(says_https(&["http, https"]));
+        assert!(says_https(&["http", "https"]));
+        // A client's own "https" before the proxy's "http" is not believed.
+        assert!(!says_https(&["https, http"]));
+        assert!(!says_https(&["https,http"]));
+        assert!(!says_https(&["https", "http"]));
+        assert!(!says_https(&["http"]));
+        assert!(!says_https(&[]));
+        assert!(!says_https(&["https, "]));
+    }
 }

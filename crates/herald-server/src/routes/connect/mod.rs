@@ -214,7 +214,7 @@ fn callback_url(state: &AppState, provider: &str) -> String {
         (status = 302, description = "To the network's consent page", headers(("Location" = String, description = "The consent page"))),
         (status = 400, description = "Invalid, expired or used connect token, a redirect outside the app's domains, or a missing or invalid `instance`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown provider", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The provider has no connect flow or lacks settings, or registering Herald at the user's server failed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The provider has no connect flow or lacks settings, registering Herald at the user's server failed, or `forbidden_address`: the app's provider settings name an address the outbound policy refuses", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -306,7 +306,18 @@ async fn start(
         http = state
             .dispatcher
             .for_account(http, &app.app_id(), provider.as_ref(), Some(server))
-            .await?;
+            .await
+            .map_err(|e| match e {
+                // The user named it: the same answer as a refusal at registration.
+                herald_dispatch::SettingsError::Refused { error, .. } => {
+                    ApiError::UnprocessableField {
+                        code: "instance_registration_failed",
+                        field: "instance".into(),
+                        message: format!("registering Herald at {server} failed: {error}"),
+                    }
+                }
+                other => other.into(),
+            })?;
         // A registration made for another callback URL (public_url changed)
         // would be refused by the server: register again.
         if state
@@ -421,6 +432,7 @@ pub(crate) fn back_to_site(redirect_uri: &str, params: &[(&str, &str)]) -> HttpR
         (status = 302, description = "Back to the site's redirect_uri with status=connected or status=error&error=…", headers(("Location" = String, description = "The site's redirect_uri"))),
         (status = 400, description = "No known flow state in the request", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown provider", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`forbidden_address`: the app's provider settings or the account's server name an address the outbound policy refuses", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -124,6 +124,7 @@ pub fn form(
         (status = 400, description = "No known flow state, or an invalid field", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "The network refused the handle or app password: the form again, under a new state", content_type = "text/html"),
         (status = 404, description = "Unknown provider", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`forbidden_address`: the app's provider settings or the named server are refused by the outbound policy", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
     )
 )]
