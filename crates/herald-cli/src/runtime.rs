@@ -202,6 +202,7 @@ pub async fn rotate_master(cfg: &Config, generate: bool) -> Result<()> {
         .filter(|(id, _)| **id != report.key_id)
         .map(|(_, n)| n)
         .sum();
+    let unbound = store.unbound_values().await?;
     println!(
         "{}",
         serde_json::json!({
@@ -210,8 +211,16 @@ pub async fn rotate_master(cfg: &Config, generate: bool) -> Result<()> {
             "changed_meanwhile": report.changed_meanwhile,
             "unreadable": report.unreadable,
             "values_under_other_keys": others,
+            "values_unbound": unbound,
         })
     );
+    if unbound > 0 {
+        warn!(
+            unbound,
+            "some values are still in the unbound v1 form (written meanwhile by a node of an \
+             older version): upgrade every node, then run rotate-master again"
+        );
+    }
     if others > 0 {
         warn!(
             others,

@@ -12,7 +12,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crypto::{CryptoError, SecretBox, generate_master_key};
+pub use crypto::{CryptoError, Place, SecretBox, generate_master_key};
 pub use repo::actions::{ActionFilter, ActionRecord, CreateAction, CreateOutcome, NewDelivery};
 pub use repo::apps::{AppPatch, CreatedApp, NewApp};
 pub use repo::connections::{ConnectionStatus, ConnectionUpsert, RefreshOutcome};

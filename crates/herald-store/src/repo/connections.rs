@@ -3,7 +3,7 @@
 //! are stored encrypted and decrypted only into a `Credential` for a call.
 
 use crate::entities::connections;
-use crate::{Store, StoreError, now_ms};
+use crate::{Place, Store, StoreError, now_ms};
 use herald_core::{AppId, ConnectionId, Credential, Secret};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
@@ -66,6 +66,9 @@ pub enum RefreshOutcome<'a> {
     },
 }
 
+/// Attempts of an upsert that races with inserts and deletes of the same row.
+pub(crate) const UPSERT_TRIES: usize = 5;
+
 fn unix_ms(t: time::OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
@@ -83,63 +86,94 @@ impl connections::Model {
 impl Store {
     /// Inserts the connection, or replaces the stored credential of the same
     /// account (same app, uid, provider and provider_uid).
+    ///
+    /// Tokens are sealed for the row they land in, so the existing row is
+    /// updated by its id rather than through an insert's conflict clause (whose
+    /// fresh id would not be the row's); a concurrent first connect that wins
+    /// the insert makes this one retry as an update.
     pub async fn upsert_connection(
         &self,
         c: ConnectionUpsert,
     ) -> Result<connections::Model, StoreError> {
-        let now = now_ms();
-        let s = self.secrets();
-        let row = connections::ActiveModel {
-            id: Set(ConnectionId::new().to_string()),
-            app_id: Set(c.app_id.to_string()),
-            uid: Set(c.uid.clone()),
-            provider: Set(c.provider.clone()),
-            provider_uid: Set(c.provider_uid.clone()),
-            display_name: Set(c.display_name),
-            url: Set(c.url),
-            access_token_enc: Set(s.encrypt_opt(c.access_token.as_ref())),
-            refresh_token_enc: Set(s.encrypt_opt(c.refresh_token.as_ref())),
-            secret_enc: Set(s.encrypt_opt(c.secret.as_ref())),
-            expires_at: Set(c.expires_at_ms),
-            status: Set(ConnectionStatus::Active.as_str().to_owned()),
-            last_refresh_at: Set(None),
-            last_error: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            refresh_lease_owner: Set(None),
-            refresh_lease_until: Set(None),
-            refresh_failures: Set(0),
-            refresh_retry_at: Set(None),
-        };
         use connections::Column as C;
-        connections::Entity::insert(row)
-            .on_conflict(
-                OnConflict::columns([C::AppId, C::Uid, C::Provider, C::ProviderUid])
-                    .update_columns([
-                        C::DisplayName,
-                        C::Url,
-                        C::AccessTokenEnc,
-                        C::RefreshTokenEnc,
-                        C::SecretEnc,
-                        C::ExpiresAt,
-                        C::Status,
-                        C::LastError,
-                        C::UpdatedAt,
-                        C::RefreshFailures,
-                        C::RefreshRetryAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(self.db())
-            .await?;
-        connections::Entity::find()
-            .filter(C::AppId.eq(c.app_id.as_str()))
-            .filter(C::Uid.eq(&c.uid))
-            .filter(C::Provider.eq(&c.provider))
-            .filter(C::ProviderUid.eq(&c.provider_uid))
-            .one(self.db())
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("upserted connection vanished".into()))
+        let s = self.secrets();
+        let find = || {
+            connections::Entity::find()
+                .filter(C::AppId.eq(c.app_id.as_str()))
+                .filter(C::Uid.eq(&c.uid))
+                .filter(C::Provider.eq(&c.provider))
+                .filter(C::ProviderUid.eq(&c.provider_uid))
+        };
+        for _ in 0..UPSERT_TRIES {
+            let now = now_ms();
+            let existing = find().one(self.db()).await?;
+            let id = match &existing {
+                Some(row) => row.id.clone(),
+                None => ConnectionId::new().to_string(),
+            };
+            let at = |column| Place::new("connections", column, &id);
+            let access = s.encrypt_opt(c.access_token.as_ref(), at("access_token_enc"));
+            let refresh = s.encrypt_opt(c.refresh_token.as_ref(), at("refresh_token_enc"));
+            let secret = s.encrypt_opt(c.secret.as_ref(), at("secret_enc"));
+            let written = if existing.is_some() {
+                connections::Entity::update_many()
+                    .col_expr(C::DisplayName, Expr::value(c.display_name.clone()))
+                    .col_expr(C::Url, Expr::value(c.url.clone()))
+                    .col_expr(C::AccessTokenEnc, Expr::value(access))
+                    .col_expr(C::RefreshTokenEnc, Expr::value(refresh))
+                    .col_expr(C::SecretEnc, Expr::value(secret))
+                    .col_expr(C::ExpiresAt, Expr::value(c.expires_at_ms))
+                    .col_expr(C::Status, Expr::value(ConnectionStatus::Active.as_str()))
+                    .col_expr(C::LastError, Expr::value(Option::<String>::None))
+                    .col_expr(C::UpdatedAt, Expr::value(now))
+                    .col_expr(C::RefreshFailures, Expr::value(0))
+                    .col_expr(C::RefreshRetryAt, Expr::value(Option::<i64>::None))
+                    .filter(C::Id.eq(&id))
+                    .exec(self.db())
+                    .await?
+                    .rows_affected
+            } else {
+                let row = connections::ActiveModel {
+                    id: Set(id.clone()),
+                    app_id: Set(c.app_id.to_string()),
+                    uid: Set(c.uid.clone()),
+                    provider: Set(c.provider.clone()),
+                    provider_uid: Set(c.provider_uid.clone()),
+                    display_name: Set(c.display_name.clone()),
+                    url: Set(c.url.clone()),
+                    access_token_enc: Set(access),
+                    refresh_token_enc: Set(refresh),
+                    secret_enc: Set(secret),
+                    expires_at: Set(c.expires_at_ms),
+                    status: Set(ConnectionStatus::Active.as_str().to_owned()),
+                    last_refresh_at: Set(None),
+                    last_error: Set(None),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    refresh_lease_owner: Set(None),
+                    refresh_lease_until: Set(None),
+                    refresh_failures: Set(0),
+                    refresh_retry_at: Set(None),
+                };
+                connections::Entity::insert(row)
+                    .on_conflict(
+                        OnConflict::columns([C::AppId, C::Uid, C::Provider, C::ProviderUid])
+                            .do_nothing()
+                            .to_owned(),
+                    )
+                    .exec_without_returning(self.db())
+                    .await?
+            };
+            if written == 1 {
+                return connections::Entity::find_by_id(id)
+                    .one(self.db())
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("upserted connection vanished".into()));
+            }
+        }
+        Err(StoreError::Corrupt(
+            "the connection kept changing while being stored".into(),
+        ))
     }
 
     pub async fn connections_of(
@@ -248,16 +282,18 @@ impl Store {
     /// The stored credential, decrypted for one call.
     pub fn credential(&self, c: &connections::Model) -> Result<Credential, StoreError> {
         let s = self.secrets();
+        let at = |column| Place::new("connections", column, &c.id);
         Ok(Credential {
-            access_token: s.decrypt_opt(c.access_token_enc.as_deref())?,
-            refresh_token: s.decrypt_opt(c.refresh_token_enc.as_deref())?,
+            access_token: s.decrypt_opt(c.access_token_enc.as_deref(), at("access_token_enc"))?,
+            refresh_token: s
+                .decrypt_opt(c.refresh_token_enc.as_deref(), at("refresh_token_enc"))?,
             expires_at: c.expires_at.and_then(|ms| {
                 time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok()
             }),
             provider_uid: c.provider_uid.clone(),
             display_name: c.display_name.clone(),
             url: c.url.clone(),
-            secret: s.decrypt_opt(c.secret_enc.as_deref())?,
+            secret: s.decrypt_opt(c.secret_enc.as_deref(), at("secret_enc"))?,
         })
     }
 
@@ -302,6 +338,7 @@ impl Store {
         use connections::Column as C;
         let now = now_ms();
         let s = self.secrets();
+        let at = |column| Place::new("connections", column, id.as_str());
         let mut q = connections::Entity::update_many()
             .col_expr(C::UpdatedAt, Expr::value(now))
             .filter(C::Id.eq(id.as_str()));
@@ -314,11 +351,15 @@ impl Store {
                 q = q
                     .col_expr(
                         C::AccessTokenEnc,
-                        Expr::value(s.encrypt_opt(cred.access_token.as_ref())),
+                        Expr::value(
+                            s.encrypt_opt(cred.access_token.as_ref(), at("access_token_enc")),
+                        ),
                     )
                     .col_expr(
                         C::RefreshTokenEnc,
-                        Expr::value(s.encrypt_opt(cred.refresh_token.as_ref())),
+                        Expr::value(
+                            s.encrypt_opt(cred.refresh_token.as_ref(), at("refresh_token_enc")),
+                        ),
                     )
                     .col_expr(C::ExpiresAt, Expr::value(cred.expires_at.map(unix_ms)))
                     .col_expr(C::Status, Expr::value(ConnectionStatus::Active.as_str()))
@@ -384,9 +425,10 @@ impl Store {
         let Some(row) = self.connection(id).await? else {
             return Ok(false);
         };
-        let stored = self
-            .secrets()
-            .decrypt_opt(row.access_token_enc.as_deref())?;
+        let stored = self.secrets().decrypt_opt(
+            row.access_token_enc.as_deref(),
+            Place::new("connections", "access_token_enc", &row.id),
+        )?;
         if stored.as_ref() != refused {
             return Ok(false);
         }
