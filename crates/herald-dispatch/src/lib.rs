@@ -12,6 +12,6 @@ mod settings;
 mod worker;
 
 pub use config::{DispatchConfig, ProviderEntry, ProvidersConfig};
-pub use payload::{ActionPayload, ProviderChoice};
+pub use payload::{ActionPayload, PAYLOAD_VERSION, PayloadError, ProviderChoice};
 pub use refresh::RefreshReason;
 pub use worker::Dispatcher;

@@ -497,8 +497,8 @@ impl Dispatcher {
             .action_by_id(&d.action_id)
             .await?
             .ok_or_else(|| fail("rejected", "action_missing", "the action was deleted"))?;
-        let payload: ActionPayload = serde_json::from_str(&action.payload)
-            .map_err(|e| StoreError::Corrupt(format!("action payload: {e}")))?;
+        let payload = ActionPayload::from_stored(&action.payload)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let conn = inner
             .store
             .connection(&herald_core::ConnectionId::from_stored(

@@ -161,11 +161,11 @@ pub async fn accept(
     if deliveries.is_empty() {
         return Err(PublishError::NoMatchingConnection);
     }
-    let payload = serde_json::to_value(ActionPayload {
+    let payload = ActionPayload {
         action: input.action,
         per_provider,
-    })
-    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    }
+    .to_stored();
     let outcome = state
         .store
         .create_action(CreateAction {
