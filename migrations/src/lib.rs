@@ -9,6 +9,7 @@ mod m20261125_000002_short_links;
 mod m20261125_000003_admin;
 mod m20261125_000004_oauth_states;
 mod m20261125_000005_connection_lifecycle;
+mod m20261204_000007_jobs;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_admin::Migration),
             Box::new(m20261125_000004_oauth_states::Migration),
             Box::new(m20261125_000005_connection_lifecycle::Migration),
+            Box::new(m20261204_000007_jobs::Migration),
         ]
     }
 }

@@ -3,7 +3,7 @@
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
-use herald_dispatch::{DispatchConfig, ProvidersConfig};
+use herald_dispatch::{DispatchConfig, ProvidersConfig, RetentionConfig};
 use herald_server::config::GigyaConfig;
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -29,6 +29,8 @@ pub struct Config {
     pub log: String,
     pub log_format: LogFormat,
     pub dispatch: DispatchConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
     #[serde(default)]
     pub gigya: GigyaConfig,
     #[serde(default)]
@@ -108,6 +110,8 @@ mod tests {
             );
             assert_eq!(cfg.public_url().as_str(), "http://127.0.0.1:9999/");
             assert_eq!(cfg.gigya.data_centers, vec!["us1".to_owned()]);
+            // config/default.toml states the same retention defaults as the code.
+            assert_eq!(cfg.retention, RetentionConfig::default());
             Ok(())
         });
     }

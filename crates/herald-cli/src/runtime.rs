@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use herald_core::OutboundPolicy;
-use herald_dispatch::Dispatcher;
+use herald_dispatch::{Dispatcher, RetentionRunner};
 use herald_providers::ProviderRegistry;
 use herald_server::AppState;
 use herald_store::repo::app_keys::Permission;
@@ -298,6 +298,14 @@ pub async fn serve(cfg: Config, with_api: bool) -> Result<()> {
     )
     .map_err(anyhow::Error::msg)?;
     let poller = dispatcher.start();
+    // Retention runs on every node, API or worker-only, whatever the worker
+    // count: nonces and JWT ids must be purged even where nothing is sent.
+    let retention = RetentionRunner::new(
+        store.clone(),
+        cfg.retention.clone(),
+        herald_dispatch::retention::jobs(&store, &cfg.retention),
+    )
+    .start();
     let key_watch = watch_key_files(&cfg, store.clone());
     info!(node = dispatcher.node_id(), database = %redact_url(&cfg.database_url()), "delivery workers started");
     if with_api {
@@ -323,6 +331,7 @@ pub async fn serve(cfg: Config, with_api: bool) -> Result<()> {
         .shutdown(Duration::from_secs(cfg.dispatch.http_timeout_seconds + 1))
         .await;
     poller.abort();
+    retention.abort();
     if let Some(w) = key_watch {
         w.abort();
     }

@@ -8,10 +8,12 @@ pub mod config;
 pub mod payload;
 pub mod policy;
 pub mod refresh;
+pub mod retention;
 mod settings;
 mod worker;
 
 pub use config::{DispatchConfig, ProviderEntry, ProvidersConfig};
 pub use payload::{ActionPayload, PAYLOAD_VERSION, PayloadError, ProviderChoice};
 pub use refresh::RefreshReason;
+pub use retention::{RetentionConfig, RetentionJob, RetentionRunner};
 pub use worker::Dispatcher;

@@ -299,16 +299,9 @@ impl Dispatcher {
 
     async fn poll_loop(&self) {
         let every = Duration::from_millis(self.inner.cfg.poll_interval_ms);
-        let mut last_purge = std::time::Instant::now();
         while !self.inner.stopping.load(Ordering::Relaxed) {
             if let Err(e) = self.poll_once().await {
                 warn!(error = %e, "poll failed");
-            }
-            if last_purge.elapsed() > Duration::from_secs(60) {
-                last_purge = std::time::Instant::now();
-                if let Err(e) = self.inner.store.purge_nonces().await {
-                    warn!(error = %e, "purging nonces failed");
-                }
             }
             tokio::time::sleep(every).await;
         }

@@ -376,7 +376,7 @@ async fn nonces_are_single_use(store: Store) {
             .await
             .unwrap()
     );
-    assert_eq!(store.purge_nonces().await.unwrap(), 1);
+    assert_eq!(store.purge_nonces(now_ms(), 100).await.unwrap(), 1);
 }
 
 async fn apps_are_listed_updated_rotated_and_deleted_with_everything_they_own(store: Store) {

@@ -10,6 +10,7 @@ pub mod nonces;
 pub mod oauth_clients;
 pub mod oauth_states;
 pub mod provider_configs;
+pub mod retention;
 pub mod rotation;
 pub mod short_links;
 pub mod templates;
