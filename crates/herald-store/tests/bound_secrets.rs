@@ -4,6 +4,7 @@
 //! ciphertext between rows or columns. Each runs on SQLite and PostgreSQL.
 
 use herald_core::{AppId, Secret};
+use herald_store::entities::connections;
 use herald_store::repo::provider_configs::ProviderConfigInput;
 use herald_store::{ConnectionUpsert, NewApp, Store, on_both_databases};
 use sea_orm::ConnectionTrait;
@@ -63,6 +64,21 @@ async fn raw_set(store: &Store, table: &str, pk: &str, id: &str, column: &str, v
     assert_eq!(store.db().execute(&q).await.unwrap().rows_affected(), 1);
 }
 
+async fn set_conn(store: &Store, row: &connections::Model, column: &str, v: Option<String>) {
+    raw_set(store, "connections", "id", &row.id, column, v).await;
+}
+
+async fn reread(store: &Store, row: &connections::Model) -> connections::Model {
+    let id = row.connection_id();
+    store.connection(&id).await.unwrap().unwrap()
+}
+
+/// The access token the row decrypts to (panics if it does not decrypt).
+fn access(store: &Store, row: &connections::Model) -> String {
+    let cred = store.credential(row).unwrap();
+    cred.access_token.unwrap().expose().to_owned()
+}
+
 async fn a_token_copied_into_another_users_row_does_not_decrypt(store: Store) {
     let a = app(&store).await;
     let alice = store
@@ -74,21 +90,9 @@ async fn a_token_copied_into_another_users_row_does_not_decrypt(store: Store) {
         .await
         .unwrap();
     let alices = raw_get(&store, "connections", "id", &alice.id, "access_token_enc").await;
-    raw_set(
-        &store,
-        "connections",
-        "id",
-        &bob.id,
-        "access_token_enc",
-        alices,
-    )
-    .await;
+    set_conn(&store, &bob, "access_token_enc", alices).await;
 
-    let bob = store
-        .connection(&bob.connection_id())
-        .await
-        .unwrap()
-        .unwrap();
+    let bob = reread(&store, &bob).await;
     let cred = store.credential(&bob);
     assert!(
         cred.is_err(),
@@ -96,20 +100,8 @@ async fn a_token_copied_into_another_users_row_does_not_decrypt(store: Store) {
         cred.map(|c| c.access_token.map(|t| t.expose().to_owned()))
     );
     // Alice's own row is untouched and still reads.
-    let alice = store
-        .connection(&alice.connection_id())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        store
-            .credential(&alice)
-            .unwrap()
-            .access_token
-            .unwrap()
-            .expose(),
-        "alice-token"
-    );
+    let alice = reread(&store, &alice).await;
+    assert_eq!(access(&store, &alice), "alice-token");
 }
 
 async fn a_token_moved_to_another_column_does_not_decrypt(store: Store) {
@@ -119,61 +111,21 @@ async fn a_token_moved_to_another_column_does_not_decrypt(store: Store) {
         .await
         .unwrap();
     // The refresh token put where the access token goes (and vice versa).
-    let refresh = raw_get(&store, "connections", "id", &alice.id, "refresh_token_enc").await;
-    let access = raw_get(&store, "connections", "id", &alice.id, "access_token_enc").await;
-    raw_set(
-        &store,
-        "connections",
-        "id",
-        &alice.id,
-        "access_token_enc",
-        refresh,
-    )
-    .await;
-    raw_set(
-        &store,
-        "connections",
-        "id",
-        &alice.id,
-        "refresh_token_enc",
-        access.clone(),
-    )
-    .await;
-    let row = store
-        .connection(&alice.connection_id())
-        .await
-        .unwrap()
-        .unwrap();
+    let refresh_enc = raw_get(&store, "connections", "id", &alice.id, "refresh_token_enc").await;
+    let access_enc = raw_get(&store, "connections", "id", &alice.id, "access_token_enc").await;
+    set_conn(&store, &alice, "access_token_enc", refresh_enc).await;
+    set_conn(&store, &alice, "refresh_token_enc", access_enc.clone()).await;
+    let row = reread(&store, &alice).await;
     assert!(
         store.credential(&row).is_err(),
         "swapped columns must not decrypt"
     );
 
     // The access token moved into the signing-secret column.
-    raw_set(
-        &store,
-        "connections",
-        "id",
-        &alice.id,
-        "access_token_enc",
-        None,
-    )
-    .await;
-    raw_set(
-        &store,
-        "connections",
-        "id",
-        &alice.id,
-        "refresh_token_enc",
-        None,
-    )
-    .await;
-    raw_set(&store, "connections", "id", &alice.id, "secret_enc", access).await;
-    let row = store
-        .connection(&alice.connection_id())
-        .await
-        .unwrap()
-        .unwrap();
+    set_conn(&store, &alice, "access_token_enc", None).await;
+    set_conn(&store, &alice, "refresh_token_enc", None).await;
+    set_conn(&store, &alice, "secret_enc", access_enc).await;
+    let row = reread(&store, &alice).await;
     assert!(
         store.credential(&row).is_err(),
         "a moved value must not decrypt"
@@ -234,30 +186,10 @@ async fn unbound_values_still_read_and_rotation_binds_them(store: Store) {
         .unwrap();
     let old = store.secrets().encrypt_unbound("alice-token");
     assert!(old.starts_with("v1:"));
-    raw_set(
-        &store,
-        "connections",
-        "id",
-        &alice.id,
-        "access_token_enc",
-        Some(old),
-    )
-    .await;
+    set_conn(&store, &alice, "access_token_enc", Some(old)).await;
     let before = store.unbound_values().await.unwrap();
-    let row = store
-        .connection(&alice.connection_id())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        store
-            .credential(&row)
-            .unwrap()
-            .access_token
-            .unwrap()
-            .expose(),
-        "alice-token"
-    );
+    let row = reread(&store, &alice).await;
+    assert_eq!(access(&store, &row), "alice-token");
 
     let report = store.reencrypt_all().await.unwrap();
     assert_eq!(
@@ -271,20 +203,8 @@ async fn unbound_values_still_read_and_rotation_binds_them(store: Store) {
         bound.starts_with(&format!("v2:{}:", store.secrets().key_id())),
         "{bound}"
     );
-    let row = store
-        .connection(&alice.connection_id())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        store
-            .credential(&row)
-            .unwrap()
-            .access_token
-            .unwrap()
-            .expose(),
-        "alice-token"
-    );
+    let row = reread(&store, &alice).await;
+    assert_eq!(access(&store, &row), "alice-token");
     // Nothing left to upgrade.
     assert_eq!(before, 1);
     assert_eq!(store.unbound_values().await.unwrap(), 0);
