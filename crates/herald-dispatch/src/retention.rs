@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// `[retention]`: how long each kind of row is kept, and how jobs run.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -167,6 +167,7 @@ impl RetentionRunner {
             loop {
                 for (name, result) in self.run_due(now_ms()).await {
                     match result {
+                        Ok(0) => debug!(job = name, rows = 0, "retention job ran"),
                         Ok(n) => info!(job = name, rows = n, "retention job ran"),
                         Err(e) => warn!(job = name, error = %e, "retention job failed"),
                     }
