@@ -120,13 +120,7 @@ async fn database_files_are_created_private() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = std::process::Command::new(herald_e2e::herald_bin());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("HERALD_") {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd
+    let out = herald_e2e::herald_command()
         .arg("migrate")
         .env("HERALD_DATA_DIR", dir.path())
         .output()

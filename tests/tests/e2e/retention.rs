@@ -49,13 +49,7 @@ async fn a_worker_runs_the_retention_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("worker.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut cmd = std::process::Command::new(herald_e2e::herald_bin());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("HERALD_") {
-            cmd.env_remove(k);
-        }
-    }
-    let child = cmd
+    let child = herald_e2e::herald_command()
         .arg("worker")
         .env("HERALD_DATA_DIR", dir.path())
         .env("HERALD_LOG", "info,herald=debug")
