@@ -10,6 +10,7 @@ mod m20261125_000003_admin;
 mod m20261125_000004_oauth_states;
 mod m20261125_000005_connection_lifecycle;
 mod m20261204_000006_pending_connections;
+mod m20261204_000007_jobs;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_oauth_states::Migration),
             Box::new(m20261125_000005_connection_lifecycle::Migration),
             Box::new(m20261204_000006_pending_connections::Migration),
+            Box::new(m20261204_000007_jobs::Migration),
         ]
     }
 }

@@ -39,6 +39,18 @@ pub fn herald_bin() -> PathBuf {
     .clone()
 }
 
+/// The `herald` binary with none of this process's `HERALD_*` variables: a
+/// command sees only the settings a test gives it.
+pub fn herald_command() -> Command {
+    let mut cmd = Command::new(herald_bin());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HERALD_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -159,12 +171,7 @@ impl Herald {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(herald_bin());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("HERALD_") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = herald_command();
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }

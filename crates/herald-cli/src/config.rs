@@ -4,7 +4,7 @@
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use herald_core::Secret;
-use herald_dispatch::{DispatchConfig, ProvidersConfig};
+use herald_dispatch::{DispatchConfig, ProvidersConfig, RetentionConfig};
 use herald_server::config::{ConnectionsConfig, GigyaConfig, HttpConfig};
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -30,6 +30,8 @@ pub struct Config {
     pub log: String,
     pub log_format: LogFormat,
     pub dispatch: DispatchConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
     #[serde(default)]
     pub gigya: GigyaConfig,
     #[serde(default)]
@@ -139,6 +141,8 @@ mod tests {
             );
             assert_eq!(cfg.public_url().as_str(), "http://127.0.0.1:9999/");
             assert_eq!(cfg.gigya.data_centers, vec!["us1".to_owned()]);
+            // config/default.toml states the same retention defaults as the code.
+            assert_eq!(cfg.retention, RetentionConfig::default());
             assert_eq!(cfg.http.body_timeout_seconds, 10);
             jail.set_env("HERALD_HTTP__BODY_TIMEOUT_SECONDS", "0");
             let e = Config::load(None).unwrap_err();

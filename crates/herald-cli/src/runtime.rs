@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use herald_core::OutboundPolicy;
-use herald_dispatch::Dispatcher;
+use herald_dispatch::{Dispatcher, RetentionRunner};
 use herald_providers::ProviderRegistry;
 use herald_server::AppState;
 use herald_store::repo::app_keys::Permission;
@@ -206,6 +206,7 @@ pub async fn rotate_master(cfg: &Config, generate: bool) -> Result<()> {
         .filter(|(id, _)| **id != report.key_id)
         .map(|(_, n)| n)
         .sum();
+    let unbound = store.unbound_values().await?;
     println!(
         "{}",
         serde_json::json!({
@@ -214,8 +215,16 @@ pub async fn rotate_master(cfg: &Config, generate: bool) -> Result<()> {
             "changed_meanwhile": report.changed_meanwhile,
             "unreadable": report.unreadable,
             "values_under_other_keys": others,
+            "values_unbound": unbound,
         })
     );
+    if unbound > 0 {
+        warn!(
+            unbound,
+            "some values are still in the unbound v1 form (written meanwhile by a node of an \
+             older version): upgrade every node, then run rotate-master again"
+        );
+    }
     if others > 0 {
         warn!(
             others,
@@ -282,8 +291,15 @@ pub async fn serve(cfg: Config, with_api: bool) -> Result<()> {
     )
     .map_err(anyhow::Error::msg)?;
     let poller = dispatcher.start();
+    // Retention runs on every node, API or worker-only, whatever the worker
+    // count: nonces and JWT ids must be purged even where nothing is sent.
+    let retention = RetentionRunner::new(
+        store.clone(),
+        cfg.retention.clone(),
+        herald_dispatch::retention::jobs(&store, &dispatcher, &cfg.retention),
+    )
+    .start();
     let key_watch = watch_key_files(&cfg, store.clone());
-    let sweeper = sweep_unredeemed_connections(&cfg, store.clone(), dispatcher.clone());
     info!(node = dispatcher.node_id(), database = %cfg.database_url().redacted(), "delivery workers started");
     if with_api {
         info!(bind = %cfg.bind, public_url = %cfg.public_url(), "Herald API listening");
@@ -310,42 +326,11 @@ pub async fn serve(cfg: Config, with_api: bool) -> Result<()> {
         .shutdown(Duration::from_secs(cfg.dispatch.http_timeout_seconds + 1))
         .await;
     poller.abort();
-    for task in [key_watch, sweeper].into_iter().flatten() {
-        task.abort();
+    retention.abort();
+    if let Some(w) = key_watch {
+        w.abort();
     }
     Ok(())
-}
-
-/// Revokes and deletes, every `connections.sweep_interval_seconds`, the
-/// pending connections whose connect code expired more than
-/// `connections.unredeemed_max_age_seconds` ago. (Until a once-across-nodes
-/// job runner exists every node sweeps; a row is revoked only by the node
-/// that deleted it.)
-fn sweep_unredeemed_connections(
-    cfg: &Config,
-    store: Store,
-    dispatcher: Dispatcher,
-) -> Option<tokio::task::JoinHandle<()>> {
-    let every = cfg.connections.sweep_interval_seconds;
-    if every == 0 {
-        return None;
-    }
-    let max_age = Duration::from_secs(cfg.connections.unredeemed_max_age_seconds);
-    Some(tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(every)).await;
-            if let Err(e) = herald_dispatch::sweep_unredeemed(
-                &store,
-                &dispatcher,
-                herald_store::now_ms(),
-                max_age,
-            )
-            .await
-            {
-                warn!(error = %e, "sweeping unredeemed pending connections failed");
-            }
-        }
-    }))
 }
 
 /// How often a node re-reads file-managed master keys.

@@ -9,12 +9,14 @@ pub mod payload;
 pub mod pending;
 pub mod policy;
 pub mod refresh;
+pub mod retention;
 mod settings;
 mod worker;
 
 pub use config::{DispatchConfig, ProviderEntry, ProvidersConfig};
-pub use payload::{ActionPayload, ProviderChoice};
+pub use payload::{ActionPayload, PAYLOAD_VERSION, PayloadError, ProviderChoice};
 pub use pending::sweep_unredeemed;
 pub use refresh::RefreshReason;
+pub use retention::{RetentionConfig, RetentionJob, RetentionRunner};
 pub use settings::{SettingsError, overrides_base, uses_client_credentials};
 pub use worker::Dispatcher;

@@ -322,16 +322,9 @@ impl Dispatcher {
 
     async fn poll_loop(&self) {
         let every = Duration::from_millis(self.inner.cfg.poll_interval_ms);
-        let mut last_purge = std::time::Instant::now();
         while !self.inner.stopping.load(Ordering::Relaxed) {
             if let Err(e) = self.poll_once().await {
                 warn!(error = %e, "poll failed");
-            }
-            if last_purge.elapsed() > Duration::from_secs(60) {
-                last_purge = std::time::Instant::now();
-                if let Err(e) = self.inner.store.purge_nonces().await {
-                    warn!(error = %e, "purging nonces failed");
-                }
             }
             tokio::time::sleep(every).await;
         }
@@ -520,8 +513,8 @@ impl Dispatcher {
             .action_by_id(&d.action_id)
             .await?
             .ok_or_else(|| fail("rejected", "action_missing", "the action was deleted"))?;
-        let payload: ActionPayload = serde_json::from_str(&action.payload)
-            .map_err(|e| StoreError::Corrupt(format!("action payload: {e}")))?;
+        let payload = ActionPayload::from_stored(&action.payload)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let conn = inner
             .store
             .connection(&herald_core::ConnectionId::from_stored(

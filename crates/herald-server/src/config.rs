@@ -22,19 +22,12 @@ pub struct ConnectionsConfig {
     /// Connections one user of an app may hold on one provider; a new one
     /// past it is refused (422 naming `provider`), updates are not.
     pub max_per_user_provider: u32,
-    /// How long after its connect code expired an unredeemed pending
-    /// connection is kept before its tokens are revoked and it is deleted.
-    pub unredeemed_max_age_seconds: u64,
-    /// How often a node looks for unredeemed pending connections; 0 = never.
-    pub sweep_interval_seconds: u64,
 }
 
 impl Default for ConnectionsConfig {
     fn default() -> Self {
         ConnectionsConfig {
             max_per_user_provider: 20,
-            unredeemed_max_age_seconds: 3600,
-            sweep_interval_seconds: 60,
         }
     }
 }

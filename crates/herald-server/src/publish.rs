@@ -157,11 +157,11 @@ pub async fn accept(
         Some(name) => apply_template(state, app, name, &mut input.action).await?,
         None => BTreeMap::new(),
     };
-    let payload = serde_json::to_value(ActionPayload {
+    let payload = ActionPayload {
         action: input.action,
         per_provider,
-    })
-    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    }
+    .to_stored();
     let outcome = state
         .store
         .create_action(CreateAction {

@@ -3,9 +3,15 @@
 //! value, and the key's id stored with each value so the master key can be
 //! rotated (older keys stay readable while values are re-encrypted).
 //!
-//! Stored form: `v1:<key id>:<base64(nonce ‖ ciphertext+tag)>`.
+//! Each value is bound to its place: the AES-GCM associated data names the
+//! table, column and row id, so a ciphertext copied into another row or
+//! column fails authentication instead of handing one user's token to another.
+//!
+//! Stored form: `v2:<key id>:<base64(nonce ‖ ciphertext+tag)>` (bound). The
+//! older `v1:` form (no associated data) is still read; `herald keys
+//! rotate-master` rewrites it as `v2:`.
 
-use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -28,6 +34,30 @@ struct Keyed {
     id: String,
     cipher: Aes256Gcm,
 }
+
+/// Where a value is stored: the associated data it is bound to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place<'a> {
+    pub table: &'a str,
+    pub column: &'a str,
+    /// The row's primary key.
+    pub id: &'a str,
+}
+
+impl<'a> Place<'a> {
+    pub fn new(table: &'a str, column: &'a str, id: &'a str) -> Self {
+        Place { table, column, id }
+    }
+
+    /// Table and column never hold `/`; the id comes last, so no two places
+    /// share associated data.
+    fn associated_data(&self) -> Vec<u8> {
+        format!("herald/{}/{}/{}", self.table, self.column, self.id).into_bytes()
+    }
+}
+
+/// The stored-form prefix of values bound to their place.
+pub const BOUND_VERSION: &str = "v2";
 
 /// Encrypts with the current master key; decrypts with any configured key.
 pub struct SecretBox {
@@ -81,23 +111,49 @@ impl SecretBox {
         &self.current.id
     }
 
-    pub fn encrypt(&self, plain: &str) -> String {
+    /// Encrypts `plain` bound to `place` (the `v2:` form).
+    pub fn encrypt(&self, plain: &str, place: Place<'_>) -> String {
+        let aad = place.associated_data();
+        self.seal(BOUND_VERSION, plain, &aad)
+    }
+
+    /// The `v1:` form written before values were bound to their place: only
+    /// for tests of the upgrade path (Herald itself never writes it now).
+    pub fn encrypt_unbound(&self, plain: &str) -> String {
+        self.seal("v1", plain, b"")
+    }
+
+    fn seal(&self, version: &str, plain: &str, aad: &[u8]) -> String {
         let nonce_bytes = rand::random::<[u8; 12]>();
         let nonce = Nonce::try_from(&nonce_bytes[..]).expect("12-byte nonce");
         let ct = self
             .current
             .cipher
-            .encrypt(&nonce, plain.as_bytes())
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plain.as_bytes(),
+                    aad,
+                },
+            )
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let mut blob = nonce_bytes.to_vec();
         blob.extend_from_slice(&ct);
-        format!("v1:{}:{}", self.current.id, B64.encode(blob))
+        format!("{version}:{}:{}", self.current.id, B64.encode(blob))
     }
 
-    pub fn decrypt(&self, stored: &str) -> Result<Secret, CryptoError> {
+    /// Decrypts a value read from `place`: a `v2:` value only if it was
+    /// written there, a `v1:` value (unbound, not yet rotated) as it is.
+    pub fn decrypt(&self, stored: &str, place: Place<'_>) -> Result<Secret, CryptoError> {
         let mut parts = stored.splitn(3, ':');
-        let (Some("v1"), Some(id), Some(data)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(version), Some(id), Some(data)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err(CryptoError::Malformed);
+        };
+        let aad = match version {
+            BOUND_VERSION => place.associated_data(),
+            "v1" => Vec::new(),
+            _ => return Err(CryptoError::Malformed),
         };
         let key = std::iter::once(&self.current)
             .chain(&self.previous)
@@ -110,19 +166,29 @@ impl SecretBox {
         let nonce = Nonce::try_from(&blob[..12]).map_err(|_| CryptoError::Malformed)?;
         let plain = key
             .cipher
-            .decrypt(&nonce, &blob[12..])
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: &blob[12..],
+                    aad: &aad,
+                },
+            )
             .map_err(|_| CryptoError::Tampered)?;
         String::from_utf8(plain)
             .map(Secret::from)
             .map_err(|_| CryptoError::Malformed)
     }
 
-    pub fn encrypt_opt(&self, plain: Option<&Secret>) -> Option<String> {
-        plain.map(|s| self.encrypt(s.expose()))
+    pub fn encrypt_opt(&self, plain: Option<&Secret>, place: Place<'_>) -> Option<String> {
+        plain.map(|s| self.encrypt(s.expose(), place))
     }
 
-    pub fn decrypt_opt(&self, stored: Option<&str>) -> Result<Option<Secret>, CryptoError> {
-        stored.map(|s| self.decrypt(s)).transpose()
+    pub fn decrypt_opt(
+        &self,
+        stored: Option<&str>,
+        place: Place<'_>,
+    ) -> Result<Option<Secret>, CryptoError> {
+        stored.map(|s| self.decrypt(s, place)).transpose()
     }
 }
 
@@ -130,36 +196,76 @@ impl SecretBox {
 mod tests {
     use super::*;
 
+    const HERE: Place<'static> = Place {
+        table: "connections",
+        column: "access_token_enc",
+        id: "con_1",
+    };
+
     #[test]
     fn round_trip_with_fresh_nonces() {
         let b = SecretBox::new(&generate_master_key(), &[]).unwrap();
-        let a1 = b.encrypt("token-1");
-        let a2 = b.encrypt("token-1");
+        let a1 = b.encrypt("token-1", HERE);
+        let a2 = b.encrypt("token-1", HERE);
         assert_ne!(a1, a2, "each value gets its own nonce");
         assert!(!a1.contains("token-1"));
-        assert!(a1.starts_with(&format!("v1:{}:", b.key_id())));
-        assert_eq!(b.decrypt(&a1).unwrap().expose(), "token-1");
+        assert!(a1.starts_with(&format!("v2:{}:", b.key_id())));
+        assert_eq!(b.decrypt(&a1, HERE).unwrap().expose(), "token-1");
+    }
+
+    #[test]
+    fn a_bound_value_reads_only_at_its_place() {
+        let b = SecretBox::new(&generate_master_key(), &[]).unwrap();
+        let stored = b.encrypt("token-1", HERE);
+        for elsewhere in [
+            Place::new("connections", "access_token_enc", "con_2"),
+            Place::new("connections", "refresh_token_enc", "con_1"),
+            Place::new("apps", "access_token_enc", "con_1"),
+            // The separator cannot be used to shift parts between fields.
+            Place::new("connections", "access_token_enc/con_1", ""),
+        ] {
+            assert_eq!(
+                b.decrypt(&stored, elsewhere),
+                Err(CryptoError::Tampered),
+                "{elsewhere:?}"
+            );
+        }
+        // A bound value relabelled as unbound does not read either.
+        let relabelled = stored.replacen("v2:", "v1:", 1);
+        assert_eq!(b.decrypt(&relabelled, HERE), Err(CryptoError::Tampered));
+        assert_eq!(
+            b.decrypt(&stored.replacen("v2:", "v3:", 1), HERE),
+            Err(CryptoError::Malformed)
+        );
+    }
+
+    #[test]
+    fn unbound_values_read_anywhere_until_rotated() {
+        let b = SecretBox::new(&generate_master_key(), &[]).unwrap();
+        let old = b.encrypt_unbound("token-1");
+        assert!(old.starts_with("v1:"));
+        assert_eq!(b.decrypt(&old, HERE).unwrap().expose(), "token-1");
     }
 
     #[test]
     fn old_keys_decrypt_and_tampering_is_detected() {
         let old = generate_master_key();
         let old_box = SecretBox::new(&old, &[]).unwrap();
-        let stored = old_box.encrypt("refresh");
+        let stored = old_box.encrypt("refresh", HERE);
         let new_box = SecretBox::new(&generate_master_key(), &[old]).unwrap();
-        assert_eq!(new_box.decrypt(&stored).unwrap().expose(), "refresh");
+        assert_eq!(new_box.decrypt(&stored, HERE).unwrap().expose(), "refresh");
 
         let other = SecretBox::new(&generate_master_key(), &[]).unwrap();
         assert!(matches!(
-            other.decrypt(&stored),
+            other.decrypt(&stored, HERE),
             Err(CryptoError::UnknownKey(_))
         ));
 
         let mut bad = stored.clone();
         let last = bad.pop().unwrap();
         bad.push(if last == 'A' { 'B' } else { 'A' });
-        assert!(old_box.decrypt(&bad).is_err());
-        assert_eq!(old_box.decrypt("plain"), Err(CryptoError::Malformed));
+        assert!(old_box.decrypt(&bad, HERE).is_err());
+        assert_eq!(old_box.decrypt("plain", HERE), Err(CryptoError::Malformed));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crypto::{CryptoError, SecretBox, generate_master_key};
+pub use crypto::{CryptoError, Place, SecretBox, generate_master_key};
 pub use repo::actions::{ActionFilter, ActionRecord, CreateAction, CreateOutcome, NewDelivery};
 pub use repo::apps::{AppPatch, CreatedApp, NewApp};
 pub use repo::connections::{ConnectionStatus, ConnectionUpsert, RefreshOutcome, fits_cap};
@@ -52,6 +52,7 @@ impl Store {
             .connect_timeout(Duration::from_secs(10))
             .acquire_timeout(Duration::from_secs(30));
         if url.starts_with("sqlite:") {
+            create_private_sqlite_file(url)?;
             opts.max_connections(8).map_sqlx_sqlite_opts(|o| {
                 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
                 o.journal_mode(SqliteJournalMode::Wal)
@@ -115,6 +116,31 @@ impl Store {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+}
+
+/// Creates a missing SQLite database file readable and writable by its owner
+/// only (0600, like the key files), before SQLite opens it: SQLite gives the
+/// `-wal`, `-shm` and `-journal` files it creates later the mode of the
+/// database file, so tokens never sit in a group- or world-readable file,
+/// whatever the process umask. An existing file keeps the mode it has.
+fn create_private_sqlite_file(url: &str) -> Result<(), StoreError> {
+    use sea_orm::sqlx::sqlite::SqliteConnectOptions;
+    use std::str::FromStr;
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(());
+    }
+    let opts = SqliteConnectOptions::from_str(url)
+        .map_err(|e| DbErr::Custom(format!("database URL: {e}")))?;
+    let path = opts.get_filename();
+    let mut create = std::fs::OpenOptions::new();
+    create.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut create, 0o600);
+    match create.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(DbErr::Custom(format!("creating {}: {e}", path.display())).into()),
     }
 }
 

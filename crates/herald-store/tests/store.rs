@@ -381,7 +381,7 @@ async fn nonces_are_single_use(store: Store) {
             .await
             .unwrap()
     );
-    assert_eq!(store.purge_nonces().await.unwrap(), 1);
+    assert_eq!(store.purge_nonces(now_ms(), 100).await.unwrap(), 1);
 }
 
 async fn apps_are_listed_updated_rotated_and_deleted_with_everything_they_own(store: Store) {
@@ -799,7 +799,7 @@ async fn every_secret_is_encrypted_and_rotates_to_a_new_master_key(store: Store)
         );
     }
     for (name, v) in &raw {
-        assert!(v.starts_with(&format!("v1:{k1_id}:")), "{name}: {v}");
+        assert!(v.starts_with(&format!("v2:{k1_id}:")), "{name}: {v}");
         for p in &plain {
             assert!(!v.contains(p.as_str()), "{name} holds a secret in clear");
         }
@@ -830,7 +830,7 @@ async fn every_secret_is_encrypted_and_rotates_to_a_new_master_key(store: Store)
     let only_new = store.with_secrets(SecretBox::new(&k2, &[]).unwrap());
     let k2_id = only_new.secrets().key_id().to_owned();
     for (name, v) in raw_encrypted_values(&only_new).await {
-        assert!(v.starts_with(&format!("v1:{k2_id}:")), "{name}: {v}");
+        assert!(v.starts_with(&format!("v2:{k2_id}:")), "{name}: {v}");
         for p in &plain {
             assert!(!v.contains(p.as_str()), "{name} holds a secret in clear");
         }

@@ -89,3 +89,57 @@ async fn rotating_the_master_key_keeps_a_running_server_publishing() {
     }
     wl.verify().await;
 }
+
+/// Every file of the SQLite database in `dir` (herald.db and its -wal, -shm,
+/// -journal companions) with group or other permission bits set.
+#[cfg(unix)]
+fn shared_database_files(dir: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    use std::os::unix::fs::PermissionsExt;
+    let (mut seen, mut shared) = (Vec::new(), Vec::new());
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("herald.db") || name.starts_with("master.key") {
+            let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                shared.push(format!("{name} {mode:o}"));
+            }
+            seen.push(name);
+        }
+    }
+    (seen, shared)
+}
+
+/// A fresh data dir: `herald migrate` and `herald serve` (with writes, so the
+/// WAL exists) leave the database files readable by their owner only, as the
+/// key files are, whatever the umask.
+#[cfg(unix)]
+#[tokio::test]
+async fn database_files_are_created_private() {
+    if e2e_database() != "sqlite" {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = herald_e2e::herald_command()
+        .arg("migrate")
+        .env("HERALD_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (seen, shared) = shared_database_files(dir.path());
+    assert!(seen.iter().any(|n| n == "herald.db"), "{seen:?}");
+    assert!(shared.is_empty(), "after migrate: {shared:?}");
+
+    let herald = Herald::start().await;
+    herald.create_app(Some("https://site.example/"));
+    let (seen, shared) = shared_database_files(herald.dir.path());
+    assert!(
+        seen.iter().any(|n| n == "herald.db-wal") && seen.iter().any(|n| n == "herald.db-shm"),
+        "{seen:?}"
+    );
+    assert!(shared.is_empty(), "while serving: {shared:?}");
+}

@@ -15,6 +15,7 @@ mod keys;
 mod mastodon;
 mod messenger;
 mod oauth2;
+mod retention;
 mod webhook;
 
 use serde_json::{Value, json};

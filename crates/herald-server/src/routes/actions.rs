@@ -232,7 +232,7 @@ fn view(
     with_action: bool,
 ) -> ActionView {
     let action = with_action
-        .then(|| serde_json::from_str::<ActionPayload>(&r.action.payload).ok())
+        .then(|| ActionPayload::from_stored(&r.action.payload).ok())
         .flatten()
         .map(|p| p.action);
     ActionView {

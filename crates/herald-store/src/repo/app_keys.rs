@@ -2,7 +2,7 @@
 //! registered RSA public key for RS256 bearer JWTs; each with permissions.
 
 use crate::entities::app_keys;
-use crate::{Store, StoreError, now_ms};
+use crate::{Place, Store, StoreError, now_ms};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use herald_core::{AppId, Secret};
@@ -70,6 +70,10 @@ impl app_keys::Model {
     }
 }
 
+fn new_key_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
 fn new_user_key() -> String {
     format!("uk_{}", hex::encode(rand::random::<[u8; 12]>()))
 }
@@ -83,14 +87,12 @@ impl Store {
         permissions: &[Permission],
     ) -> Result<(app_keys::Model, Secret), StoreError> {
         let secret = Secret::new(B64.encode(rand::random::<[u8; 32]>()));
+        let id = new_key_id();
+        let enc = self
+            .secrets()
+            .encrypt(secret.expose(), Place::new("app_keys", "secret_enc", &id));
         let row = self
-            .insert_key(
-                app,
-                KeyKind::Hmac,
-                Some(self.secrets().encrypt(secret.expose())),
-                None,
-                permissions,
-            )
+            .insert_key(id, app, KeyKind::Hmac, Some(enc), None, permissions)
             .await?;
         Ok((row, secret))
     }
@@ -103,6 +105,7 @@ impl Store {
         permissions: &[Permission],
     ) -> Result<app_keys::Model, StoreError> {
         self.insert_key(
+            new_key_id(),
             app,
             KeyKind::Rsa,
             None,
@@ -114,6 +117,7 @@ impl Store {
 
     async fn insert_key(
         &self,
+        id: String,
         app: &AppId,
         kind: KeyKind,
         secret_enc: Option<String>,
@@ -122,7 +126,7 @@ impl Store {
     ) -> Result<app_keys::Model, StoreError> {
         let perms: Vec<&str> = permissions.iter().map(|p| p.as_str()).collect();
         Ok(app_keys::ActiveModel {
-            id: Set(uuid::Uuid::now_v7().simple().to_string()),
+            id: Set(id),
             app_id: Set(app.to_string()),
             user_key: Set(new_user_key()),
             kind: Set(kind.as_str().to_owned()),
@@ -147,7 +151,10 @@ impl Store {
     }
 
     pub fn key_secret(&self, key: &app_keys::Model) -> Result<Option<Secret>, StoreError> {
-        Ok(self.secrets().decrypt_opt(key.secret_enc.as_deref())?)
+        Ok(self.secrets().decrypt_opt(
+            key.secret_enc.as_deref(),
+            Place::new("app_keys", "secret_enc", &key.id),
+        )?)
     }
 
     pub async fn list_keys(&self, app: &AppId) -> Result<Vec<app_keys::Model>, StoreError> {

@@ -1,7 +1,7 @@
 //! Apps (sites): creation with a generated api key and secret, lookup by key.
 
 use crate::entities::apps;
-use crate::{Store, StoreError, now_ms};
+use crate::{Place, Store, StoreError, now_ms};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use herald_core::{AppId, Secret};
@@ -58,11 +58,14 @@ impl Store {
         // The secret is the base64 of 32 random bytes; the HMAC key is the bytes.
         let secret = Secret::new(B64.encode(rand::random::<[u8; 32]>()));
         let now = now_ms();
+        let id = AppId::new().to_string();
         let app = apps::ActiveModel {
-            id: Set(AppId::new().to_string()),
+            secret_enc: Set(self
+                .secrets()
+                .encrypt(secret.expose(), Place::new("apps", "secret_enc", &id))),
+            id: Set(id),
             name: Set(new.name),
             api_key: Set(format!("hk_{}", hex::encode(rand::random::<[u8; 16]>()))),
-            secret_enc: Set(self.secrets().encrypt(secret.expose())),
             site_url: Set(new.site_url),
             enabled_providers: Set(new
                 .enabled_providers
@@ -91,7 +94,9 @@ impl Store {
     }
 
     pub fn app_secret(&self, app: &apps::Model) -> Result<Secret, StoreError> {
-        Ok(self.secrets().decrypt(&app.secret_enc)?)
+        Ok(self
+            .secrets()
+            .decrypt(&app.secret_enc, Place::new("apps", "secret_enc", &app.id))?)
     }
 
     /// Every secret the app may authenticate with now: the current one, and
@@ -101,7 +106,10 @@ impl Store {
         if let (Some(enc), Some(until)) = (&app.previous_secret_enc, app.previous_secret_until)
             && until > now_ms()
         {
-            out.push(self.secrets().decrypt(enc)?);
+            out.push(
+                self.secrets()
+                    .decrypt(enc, Place::new("apps", "previous_secret_enc", &app.id))?,
+            );
         }
         Ok(out)
     }
@@ -189,9 +197,15 @@ impl Store {
         };
         let secret = Secret::new(B64.encode(rand::random::<[u8; 32]>()));
         let until = now_ms() + grace_ms;
+        // The old secret moves column, so it is sealed again for its new place.
+        let old = self.app_secret(&app)?;
+        let s = self.secrets();
         let mut m: apps::ActiveModel = app.clone().into();
-        m.secret_enc = Set(self.secrets().encrypt(secret.expose()));
-        m.previous_secret_enc = Set(Some(app.secret_enc));
+        m.secret_enc = Set(s.encrypt(secret.expose(), Place::new("apps", "secret_enc", &app.id)));
+        m.previous_secret_enc = Set(Some(s.encrypt(
+            old.expose(),
+            Place::new("apps", "previous_secret_enc", &app.id),
+        )));
         m.previous_secret_until = Set(Some(until));
         m.updated_at = Set(now_ms());
         m.update(self.db()).await?;

@@ -3,7 +3,7 @@
 //! are stored encrypted and decrypted only into a `Credential` for a call.
 
 use crate::entities::connections;
-use crate::{Store, StoreError, now_ms};
+use crate::{Place, Store, StoreError, now_ms};
 use herald_core::{AppId, ConnectionId, Credential, Secret};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
@@ -66,6 +66,9 @@ pub enum RefreshOutcome<'a> {
     },
 }
 
+/// Attempts of an upsert that races with inserts and deletes of the same row.
+pub(crate) const UPSERT_TRIES: usize = 5;
+
 fn unix_ms(t: time::OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
@@ -114,8 +117,11 @@ pub(crate) async fn held_accounts<C: sea_orm::ConnectionTrait>(
         .await?)
 }
 
-/// A stored credential's columns, decrypted into a `Credential` for one call.
+/// A stored credential's columns (of `table`, row `id`), decrypted into a
+/// `Credential` for one call.
 pub(crate) struct StoredCredential<'a> {
+    pub table: &'a str,
+    pub id: &'a str,
     pub access_token_enc: Option<&'a str>,
     pub refresh_token_enc: Option<&'a str>,
     pub secret_enc: Option<&'a str>,
@@ -127,117 +133,124 @@ pub(crate) struct StoredCredential<'a> {
 
 impl StoredCredential<'_> {
     pub(crate) fn decrypt(&self, s: &crate::SecretBox) -> Result<Credential, StoreError> {
+        let at = |column| Place::new(self.table, column, self.id);
         Ok(Credential {
-            access_token: s.decrypt_opt(self.access_token_enc)?,
-            refresh_token: s.decrypt_opt(self.refresh_token_enc)?,
+            access_token: s.decrypt_opt(self.access_token_enc, at("access_token_enc"))?,
+            refresh_token: s.decrypt_opt(self.refresh_token_enc, at("refresh_token_enc"))?,
             expires_at: self.expires_at.and_then(|ms| {
                 time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok()
             }),
             provider_uid: self.provider_uid.to_owned(),
             display_name: self.display_name.map(str::to_owned),
             url: self.url.map(str::to_owned),
-            secret: s.decrypt_opt(self.secret_enc)?,
+            secret: s.decrypt_opt(self.secret_enc, at("secret_enc"))?,
         })
     }
 }
 
-/// A credential whose secrets are already encrypted (moving from a pending
-/// connection, or just encrypted by [`Store::upsert_connection`]).
-pub(crate) struct EncryptedUpsert {
-    pub app_id: String,
-    pub uid: String,
-    pub provider: String,
-    pub provider_uid: String,
-    pub display_name: Option<String>,
-    pub url: Option<String>,
-    pub access_token_enc: Option<String>,
-    pub refresh_token_enc: Option<String>,
-    pub secret_enc: Option<String>,
-    pub expires_at_ms: Option<i64>,
-}
-
 /// Inserts the connection as `active`, or replaces the credential of the
 /// same account (same app, uid, provider and provider_uid), on `db` (a
-/// connection or a transaction).
-pub(crate) async fn upsert_encrypted<C: sea_orm::ConnectionTrait>(
+/// connection or a transaction). Each secret is sealed for the row it lands
+/// in, so the row's id is settled first: an update by id, or an insert that
+/// yields to a concurrent one and tries again.
+pub(crate) async fn upsert_plain<C: sea_orm::ConnectionTrait>(
     db: &C,
-    c: EncryptedUpsert,
-    now: i64,
+    s: &crate::SecretBox,
+    c: &ConnectionUpsert,
 ) -> Result<connections::Model, StoreError> {
-    let row = connections::ActiveModel {
-        id: Set(ConnectionId::new().to_string()),
-        app_id: Set(c.app_id.clone()),
-        uid: Set(c.uid.clone()),
-        provider: Set(c.provider.clone()),
-        provider_uid: Set(c.provider_uid.clone()),
-        display_name: Set(c.display_name),
-        url: Set(c.url),
-        access_token_enc: Set(c.access_token_enc),
-        refresh_token_enc: Set(c.refresh_token_enc),
-        secret_enc: Set(c.secret_enc),
-        expires_at: Set(c.expires_at_ms),
-        status: Set(ConnectionStatus::Active.as_str().to_owned()),
-        last_refresh_at: Set(None),
-        last_error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        refresh_lease_owner: Set(None),
-        refresh_lease_until: Set(None),
-        refresh_failures: Set(0),
-        refresh_retry_at: Set(None),
-    };
     use connections::Column as C;
-    connections::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([C::AppId, C::Uid, C::Provider, C::ProviderUid])
-                .update_columns([
-                    C::DisplayName,
-                    C::Url,
-                    C::AccessTokenEnc,
-                    C::RefreshTokenEnc,
-                    C::SecretEnc,
-                    C::ExpiresAt,
-                    C::Status,
-                    C::LastError,
-                    C::UpdatedAt,
-                    C::RefreshFailures,
-                    C::RefreshRetryAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    connections::Entity::find()
-        .filter(C::AppId.eq(&c.app_id))
-        .filter(C::Uid.eq(&c.uid))
-        .filter(C::Provider.eq(&c.provider))
-        .filter(C::ProviderUid.eq(&c.provider_uid))
-        .one(db)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("upserted connection vanished".into()))
+    let find = || {
+        connections::Entity::find()
+            .filter(C::AppId.eq(c.app_id.as_str()))
+            .filter(C::Uid.eq(&c.uid))
+            .filter(C::Provider.eq(&c.provider))
+            .filter(C::ProviderUid.eq(&c.provider_uid))
+    };
+    for _ in 0..UPSERT_TRIES {
+        let now = now_ms();
+        let existing = find().one(db).await?;
+        let id = match &existing {
+            Some(row) => row.id.clone(),
+            None => ConnectionId::new().to_string(),
+        };
+        let at = |column| Place::new("connections", column, &id);
+        let access = s.encrypt_opt(c.access_token.as_ref(), at("access_token_enc"));
+        let refresh = s.encrypt_opt(c.refresh_token.as_ref(), at("refresh_token_enc"));
+        let secret = s.encrypt_opt(c.secret.as_ref(), at("secret_enc"));
+        let written = if existing.is_some() {
+            connections::Entity::update_many()
+                .col_expr(C::DisplayName, Expr::value(c.display_name.clone()))
+                .col_expr(C::Url, Expr::value(c.url.clone()))
+                .col_expr(C::AccessTokenEnc, Expr::value(access))
+                .col_expr(C::RefreshTokenEnc, Expr::value(refresh))
+                .col_expr(C::SecretEnc, Expr::value(secret))
+                .col_expr(C::ExpiresAt, Expr::value(c.expires_at_ms))
+                .col_expr(C::Status, Expr::value(ConnectionStatus::Active.as_str()))
+                .col_expr(C::LastError, Expr::value(Option::<String>::None))
+                .col_expr(C::UpdatedAt, Expr::value(now))
+                .col_expr(C::RefreshFailures, Expr::value(0))
+                .col_expr(C::RefreshRetryAt, Expr::value(Option::<i64>::None))
+                .filter(C::Id.eq(&id))
+                .exec(db)
+                .await?
+                .rows_affected
+        } else {
+            let row = connections::ActiveModel {
+                id: Set(id.clone()),
+                app_id: Set(c.app_id.to_string()),
+                uid: Set(c.uid.clone()),
+                provider: Set(c.provider.clone()),
+                provider_uid: Set(c.provider_uid.clone()),
+                display_name: Set(c.display_name.clone()),
+                url: Set(c.url.clone()),
+                access_token_enc: Set(access),
+                refresh_token_enc: Set(refresh),
+                secret_enc: Set(secret),
+                expires_at: Set(c.expires_at_ms),
+                status: Set(ConnectionStatus::Active.as_str().to_owned()),
+                last_refresh_at: Set(None),
+                last_error: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+                refresh_lease_owner: Set(None),
+                refresh_lease_until: Set(None),
+                refresh_failures: Set(0),
+                refresh_retry_at: Set(None),
+            };
+            connections::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::columns([C::AppId, C::Uid, C::Provider, C::ProviderUid])
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?
+        };
+        if written == 1 {
+            return connections::Entity::find_by_id(id)
+                .one(db)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("upserted connection vanished".into()));
+        }
+    }
+    Err(StoreError::Corrupt(
+        "the connection kept changing while being stored".into(),
+    ))
 }
 
 impl Store {
     /// Inserts the connection, or replaces the stored credential of the same
     /// account (same app, uid, provider and provider_uid).
+    ///
+    /// Tokens are sealed for the row they land in, so the existing row is
+    /// updated by its id rather than through an insert's conflict clause (whose
+    /// fresh id would not be the row's); a concurrent first connect that wins
+    /// the insert makes this one retry as an update.
     pub async fn upsert_connection(
         &self,
         c: ConnectionUpsert,
     ) -> Result<connections::Model, StoreError> {
-        let s = self.secrets();
-        let e = EncryptedUpsert {
-            app_id: c.app_id.to_string(),
-            uid: c.uid,
-            provider: c.provider,
-            provider_uid: c.provider_uid,
-            display_name: c.display_name,
-            url: c.url,
-            access_token_enc: s.encrypt_opt(c.access_token.as_ref()),
-            refresh_token_enc: s.encrypt_opt(c.refresh_token.as_ref()),
-            secret_enc: s.encrypt_opt(c.secret.as_ref()),
-            expires_at_ms: c.expires_at_ms,
-        };
-        upsert_encrypted(self.db(), e, now_ms()).await
+        upsert_plain(self.db(), &self.secrets(), &c).await
     }
 
     /// Whether `uid` of `app` may hold the accounts `adding` on `provider`
@@ -360,6 +373,8 @@ impl Store {
     /// The stored credential, decrypted for one call.
     pub fn credential(&self, c: &connections::Model) -> Result<Credential, StoreError> {
         StoredCredential {
+            table: "connections",
+            id: &c.id,
             access_token_enc: c.access_token_enc.as_deref(),
             refresh_token_enc: c.refresh_token_enc.as_deref(),
             secret_enc: c.secret_enc.as_deref(),
@@ -412,6 +427,7 @@ impl Store {
         use connections::Column as C;
         let now = now_ms();
         let s = self.secrets();
+        let at = |column| Place::new("connections", column, id.as_str());
         let mut q = connections::Entity::update_many()
             .col_expr(C::UpdatedAt, Expr::value(now))
             .filter(C::Id.eq(id.as_str()));
@@ -424,11 +440,15 @@ impl Store {
                 q = q
                     .col_expr(
                         C::AccessTokenEnc,
-                        Expr::value(s.encrypt_opt(cred.access_token.as_ref())),
+                        Expr::value(
+                            s.encrypt_opt(cred.access_token.as_ref(), at("access_token_enc")),
+                        ),
                     )
                     .col_expr(
                         C::RefreshTokenEnc,
-                        Expr::value(s.encrypt_opt(cred.refresh_token.as_ref())),
+                        Expr::value(
+                            s.encrypt_opt(cred.refresh_token.as_ref(), at("refresh_token_enc")),
+                        ),
                     )
                     .col_expr(C::ExpiresAt, Expr::value(cred.expires_at.map(unix_ms)))
                     .col_expr(C::Status, Expr::value(ConnectionStatus::Active.as_str()))
@@ -494,9 +514,10 @@ impl Store {
         let Some(row) = self.connection(id).await? else {
             return Ok(false);
         };
-        let stored = self
-            .secrets()
-            .decrypt_opt(row.access_token_enc.as_deref())?;
+        let stored = self.secrets().decrypt_opt(
+            row.access_token_enc.as_deref(),
+            Place::new("connections", "access_token_enc", &row.id),
+        )?;
         if stored.as_ref() != refused {
             return Ok(false);
         }

@@ -2,8 +2,8 @@
 //! refused across restarts and across nodes that share the database.
 
 use crate::entities::nonces;
-use crate::{Store, StoreError, is_unique_violation, now_ms};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use crate::{Store, StoreError, is_unique_violation};
+use sea_orm::{ActiveModelTrait, Set};
 
 impl Store {
     /// Records `value` in `scope` until `expires_at_ms`. `Ok(false)` when it was
@@ -24,14 +24,5 @@ impl Store {
             Err(e) if is_unique_violation(&e) => Ok(false),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Deletes nonces whose validity window has passed; returns how many.
-    pub async fn purge_nonces(&self) -> Result<u64, StoreError> {
-        let r = nonces::Entity::delete_many()
-            .filter(nonces::Column::ExpiresAt.lt(now_ms()))
-            .exec(self.db())
-            .await?;
-        Ok(r.rows_affected)
     }
 }

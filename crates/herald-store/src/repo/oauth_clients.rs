@@ -2,7 +2,7 @@
 //! per app, provider and server, so each server sees one registration per site.
 
 use crate::entities::oauth_clients;
-use crate::{Store, StoreError, now_ms};
+use crate::{Place, Store, StoreError, now_ms};
 use herald_core::{AppId, RegisteredClient};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
@@ -25,7 +25,10 @@ impl Store {
         };
         Ok(Some(RegisteredClient {
             client_id: row.client_id,
-            client_secret: self.secrets().decrypt(&row.client_secret_enc)?,
+            client_secret: self.secrets().decrypt(
+                &row.client_secret_enc,
+                Place::new("oauth_clients", "client_secret_enc", &row.id),
+            )?,
         }))
     }
 
@@ -73,13 +76,18 @@ impl Store {
         client: &RegisteredClient,
     ) -> Result<RegisteredClient, StoreError> {
         use oauth_clients::Column as C;
+        // On a conflict nothing is written, so the value is always at this id.
+        let id = uuid::Uuid::now_v7().to_string();
         oauth_clients::Entity::insert(oauth_clients::ActiveModel {
-            id: Set(uuid::Uuid::now_v7().to_string()),
+            client_secret_enc: Set(self.secrets().encrypt(
+                client.client_secret.expose(),
+                Place::new("oauth_clients", "client_secret_enc", &id),
+            )),
+            id: Set(id),
             app_id: Set(app.to_string()),
             provider: Set(provider.to_owned()),
             instance: Set(instance.to_owned()),
             client_id: Set(client.client_id.clone()),
-            client_secret_enc: Set(self.secrets().encrypt(client.client_secret.expose())),
             redirect_uri: Set(redirect_uri.to_owned()),
             created_at: Set(now_ms()),
         })

@@ -2,7 +2,7 @@
 //! network sends the browser back.
 
 use crate::entities::oauth_states;
-use crate::{Store, StoreError, now_ms};
+use crate::{Place, Store, StoreError, now_ms};
 use herald_core::{AppId, Secret};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
@@ -46,7 +46,10 @@ impl Store {
             provider: Set(new.provider),
             redirect_uri: Set(new.redirect_uri),
             client_state: Set(new.client_state),
-            pkce_verifier_enc: Set(self.secrets().encrypt_opt(new.pkce_verifier.as_ref())),
+            pkce_verifier_enc: Set(self.secrets().encrypt_opt(
+                new.pkce_verifier.as_ref(),
+                Place::new("oauth_states", "pkce_verifier_enc", &state),
+            )),
             expires_at: Set(now + new.ttl_ms),
             used_at: Set(None),
             created_at: Set(now),
@@ -90,8 +93,9 @@ impl Store {
         &self,
         row: &oauth_states::Model,
     ) -> Result<Option<Secret>, StoreError> {
-        Ok(self
-            .secrets()
-            .decrypt_opt(row.pkce_verifier_enc.as_deref())?)
+        Ok(self.secrets().decrypt_opt(
+            row.pkce_verifier_enc.as_deref(),
+            Place::new("oauth_states", "pkce_verifier_enc", &row.state),
+        )?)
     }
 }

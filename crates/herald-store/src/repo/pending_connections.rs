@@ -6,8 +6,8 @@
 //! (one `DELETE … RETURNING` decides who wins).
 
 use crate::entities::{connections, pending_connections};
-use crate::repo::connections::{StoredCredential, fits_cap, held_accounts};
-use crate::{ConnectionUpsert, Store, StoreError};
+use crate::repo::connections::{StoredCredential, fits_cap, held_accounts, upsert_plain};
+use crate::{ConnectionUpsert, Place, Store, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use herald_core::{AppId, Credential};
@@ -55,17 +55,23 @@ impl Store {
         let s = self.secrets();
         let txn = self.db().begin().await?;
         for c in accounts {
+            let id = herald_core::ConnectionId::new().to_string();
+            let at = |column| Place::new("pending_connections", column, &id);
             pending_connections::ActiveModel {
-                id: Set(herald_core::ConnectionId::new().to_string()),
+                id: Set(id.clone()),
                 app_id: Set(c.app_id.to_string()),
                 uid: Set(c.uid),
                 provider: Set(c.provider),
                 provider_uid: Set(c.provider_uid),
                 display_name: Set(c.display_name),
                 url: Set(c.url),
-                access_token_enc: Set(s.encrypt_opt(c.access_token.as_ref())),
-                refresh_token_enc: Set(s.encrypt_opt(c.refresh_token.as_ref())),
-                secret_enc: Set(s.encrypt_opt(c.secret.as_ref())),
+                access_token_enc: Set(
+                    s.encrypt_opt(c.access_token.as_ref(), at("access_token_enc"))
+                ),
+                refresh_token_enc: Set(
+                    s.encrypt_opt(c.refresh_token.as_ref(), at("refresh_token_enc"))
+                ),
+                secret_enc: Set(s.encrypt_opt(c.secret.as_ref(), at("secret_enc"))),
                 expires_at: Set(c.expires_at_ms),
                 code_hash: Set(hash.clone()),
                 code_expires_at: Set(now.saturating_add(ttl_ms)),
@@ -120,22 +126,25 @@ impl Store {
                 });
             }
         }
+        // Each secret is sealed to its row: it moves by being opened here
+        // and sealed again for the connection it becomes.
+        let secrets = self.secrets();
         let mut connected = Vec::with_capacity(rows.len());
         for r in rows {
-            // Already encrypted: the values move as they are.
-            let upsert = crate::repo::connections::EncryptedUpsert {
-                app_id: r.app_id.clone(),
-                uid: r.uid.clone(),
-                provider: r.provider.clone(),
-                provider_uid: r.provider_uid.clone(),
-                display_name: r.display_name.clone(),
-                url: r.url.clone(),
-                access_token_enc: r.access_token_enc.clone(),
-                refresh_token_enc: r.refresh_token_enc.clone(),
-                secret_enc: r.secret_enc.clone(),
+            let cred = pending_credential_of(&r, &secrets)?;
+            let upsert = ConnectionUpsert {
+                app_id: app.clone(),
+                uid: r.uid,
+                provider: r.provider,
+                provider_uid: r.provider_uid,
+                display_name: r.display_name,
+                url: r.url,
+                access_token: cred.access_token,
+                refresh_token: cred.refresh_token,
+                secret: cred.secret,
                 expires_at_ms: r.expires_at,
             };
-            connected.push(crate::repo::connections::upsert_encrypted(&txn, upsert, now).await?);
+            connected.push(upsert_plain(&txn, &secrets, &upsert).await?);
         }
         txn.commit().await?;
         Ok(Redeemed::Connected(connected))
@@ -173,15 +182,24 @@ impl Store {
         &self,
         p: &pending_connections::Model,
     ) -> Result<Credential, StoreError> {
-        StoredCredential {
-            access_token_enc: p.access_token_enc.as_deref(),
-            refresh_token_enc: p.refresh_token_enc.as_deref(),
-            secret_enc: p.secret_enc.as_deref(),
-            expires_at: p.expires_at,
-            provider_uid: &p.provider_uid,
-            display_name: p.display_name.as_deref(),
-            url: p.url.as_deref(),
-        }
-        .decrypt(&self.secrets())
+        pending_credential_of(p, &self.secrets())
     }
+}
+
+fn pending_credential_of(
+    p: &pending_connections::Model,
+    s: &crate::SecretBox,
+) -> Result<Credential, StoreError> {
+    StoredCredential {
+        table: "pending_connections",
+        id: &p.id,
+        access_token_enc: p.access_token_enc.as_deref(),
+        refresh_token_enc: p.refresh_token_enc.as_deref(),
+        secret_enc: p.secret_enc.as_deref(),
+        expires_at: p.expires_at,
+        provider_uid: &p.provider_uid,
+        display_name: p.display_name.as_deref(),
+        url: p.url.as_deref(),
+    }
+    .decrypt(s)
 }

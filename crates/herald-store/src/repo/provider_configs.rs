@@ -2,9 +2,10 @@
 //! layered over the deployment's configuration by the dispatcher.
 
 use crate::entities::provider_configs;
-use crate::{Store, StoreError, now_ms};
+use crate::repo::connections::UPSERT_TRIES;
+use crate::{Place, Store, StoreError, now_ms};
 use herald_core::{AppId, ProviderSettings};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use sea_orm::{QueryOrder, Set};
 use std::collections::BTreeMap;
@@ -35,39 +36,66 @@ impl Store {
         input: ProviderConfigInput,
     ) -> Result<provider_configs::Model, StoreError> {
         use provider_configs::Column as C;
-        let now = now_ms();
-        let row = provider_configs::ActiveModel {
-            id: Set(uuid::Uuid::now_v7().simple().to_string()),
-            app_id: Set(app.to_string()),
-            provider: Set(provider.to_owned()),
-            enabled: Set(input.enabled),
-            client_id: Set(input.client_id),
-            client_secret_enc: Set(self.secrets().encrypt_opt(input.client_secret.as_ref())),
-            api_base: Set(input.api_base),
-            consent_base: Set(input.consent_base),
-            options: Set(serde_json::to_string(&input.options).unwrap_or_else(|_| "{}".into())),
-            created_at: Set(now),
-            updated_at: Set(now),
-        };
-        provider_configs::Entity::insert(row)
-            .on_conflict(
-                OnConflict::columns([C::AppId, C::Provider])
-                    .update_columns([
-                        C::Enabled,
-                        C::ClientId,
-                        C::ClientSecretEnc,
-                        C::ApiBase,
-                        C::ConsentBase,
-                        C::Options,
-                        C::UpdatedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(self.db())
-            .await?;
-        self.provider_config_row(app, provider)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("provider config vanished".into()))
+        let options = serde_json::to_string(&input.options).unwrap_or_else(|_| "{}".into());
+        // The secret is sealed for the row it lands in: an existing row is
+        // updated by its id (see `upsert_connection`).
+        for _ in 0..UPSERT_TRIES {
+            let now = now_ms();
+            let existing = self.provider_config_row(app, provider).await?;
+            let id = match &existing {
+                Some(row) => row.id.clone(),
+                None => uuid::Uuid::now_v7().simple().to_string(),
+            };
+            let secret_enc = self.secrets().encrypt_opt(
+                input.client_secret.as_ref(),
+                Place::new("provider_configs", "client_secret_enc", &id),
+            );
+            let written = if existing.is_some() {
+                provider_configs::Entity::update_many()
+                    .col_expr(C::Enabled, Expr::value(input.enabled))
+                    .col_expr(C::ClientId, Expr::value(input.client_id.clone()))
+                    .col_expr(C::ClientSecretEnc, Expr::value(secret_enc))
+                    .col_expr(C::ApiBase, Expr::value(input.api_base.clone()))
+                    .col_expr(C::ConsentBase, Expr::value(input.consent_base.clone()))
+                    .col_expr(C::Options, Expr::value(options.clone()))
+                    .col_expr(C::UpdatedAt, Expr::value(now))
+                    .filter(C::Id.eq(&id))
+                    .exec(self.db())
+                    .await?
+                    .rows_affected
+            } else {
+                let row = provider_configs::ActiveModel {
+                    id: Set(id.clone()),
+                    app_id: Set(app.to_string()),
+                    provider: Set(provider.to_owned()),
+                    enabled: Set(input.enabled),
+                    client_id: Set(input.client_id.clone()),
+                    client_secret_enc: Set(secret_enc),
+                    api_base: Set(input.api_base.clone()),
+                    consent_base: Set(input.consent_base.clone()),
+                    options: Set(options.clone()),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                };
+                provider_configs::Entity::insert(row)
+                    .on_conflict(
+                        OnConflict::columns([C::AppId, C::Provider])
+                            .do_nothing()
+                            .to_owned(),
+                    )
+                    .exec_without_returning(self.db())
+                    .await?
+            };
+            if written == 1 {
+                return provider_configs::Entity::find_by_id(id)
+                    .one(self.db())
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("provider config vanished".into()));
+            }
+        }
+        Err(StoreError::Corrupt(
+            "the provider config kept changing while being stored".into(),
+        ))
     }
 
     pub async fn provider_config_row(
@@ -133,9 +161,10 @@ impl Store {
                 api_base: parse_url(row.api_base)?,
                 consent_base: parse_url(row.consent_base)?,
                 client_id: row.client_id,
-                client_secret: self
-                    .secrets()
-                    .decrypt_opt(row.client_secret_enc.as_deref())?,
+                client_secret: self.secrets().decrypt_opt(
+                    row.client_secret_enc.as_deref(),
+                    Place::new("provider_configs", "client_secret_enc", &row.id),
+                )?,
                 options,
             },
         }))

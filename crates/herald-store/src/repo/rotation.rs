@@ -1,9 +1,12 @@
 //! Master-key rotation: re-encrypts every encrypted column under the current
-//! key. Values are decrypted with any configured key (the previous one stays
-//! readable until this is done) and written back only if unchanged meanwhile,
-//! so a running server's concurrent writes are never overwritten.
+//! key, bound to its place (the `v2:` form; unbound `v1:` values written by
+//! older versions are upgraded too). Values are decrypted with any configured
+//! key (the previous one stays readable until this is done) and written back
+//! only if unchanged meanwhile, so a running server's concurrent writes are
+//! never overwritten.
 
-use crate::{Store, StoreError};
+use crate::crypto::BOUND_VERSION;
+use crate::{Place, Store, StoreError};
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use std::collections::BTreeMap;
@@ -43,9 +46,9 @@ pub struct RotationReport {
 }
 
 impl Store {
-    /// Re-encrypts every value not under the current key.
+    /// Re-encrypts every value not under the current key in the bound form.
     pub async fn reencrypt_all(&self) -> Result<RotationReport, StoreError> {
-        let current = format!("v1:{}:", self.secrets().key_id());
+        let current = format!("{BOUND_VERSION}:{}:", self.secrets().key_id());
         let mut report = RotationReport {
             key_id: self.secrets().key_id().to_owned(),
             ..Default::default()
@@ -87,6 +90,23 @@ impl Store {
         Ok(out)
     }
 
+    /// How many stored values are still in the unbound `v1:` form (written
+    /// before values were bound to their place): 0 once a rotation pass ran.
+    pub async fn unbound_values(&self) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for &(table, _, column) in ENCRYPTED_COLUMNS {
+            let q = Query::select()
+                .expr_as(Expr::col(Alias::new(column)).count(), Alias::new("n"))
+                .from(Alias::new(table))
+                .and_where(Expr::col(Alias::new(column)).like("v1:%"))
+                .to_owned();
+            if let Some(r) = self.db().query_one(&q).await? {
+                n += r.try_get::<i64>("", "n")? as u64;
+            }
+        }
+        Ok(n)
+    }
+
     async fn reencrypt_column(
         &self,
         table: &str,
@@ -117,11 +137,12 @@ impl Store {
                 let id: String = r.try_get("", pk)?;
                 let old: String = r.try_get("", column)?;
                 after = Some(id.clone());
-                let Ok(plain) = self.secrets().decrypt(&old) else {
+                let place = Place::new(table, column, &id);
+                let Ok(plain) = self.secrets().decrypt(&old, place) else {
                     unreadable += 1;
                     continue;
                 };
-                let fresh = self.secrets().encrypt(plain.expose());
+                let fresh = self.secrets().encrypt(plain.expose(), place);
                 let u = Query::update()
                     .table(Alias::new(table))
                     .value(Alias::new(column), fresh)
