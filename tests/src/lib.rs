@@ -199,7 +199,12 @@ impl Herald {
             {
                 panic!("herald exited ({status}) during start-up:\n{}", self.log());
             }
-            if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send().await
+            // Ours must be the server that answers: another test's server may
+            // hold the port this one was given (free ports are picked racily),
+            // and then its `/readyz` would answer for ours.
+            let bound = format!("listening on: {}", self.base.trim_start_matches("http://"));
+            if self.log().contains(&bound)
+                && let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send().await
                 && r.status().is_success()
             {
                 return;
