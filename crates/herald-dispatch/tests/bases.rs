@@ -5,17 +5,18 @@
 //! call, and a disabled app's deliveries are failed without a network call.
 
 use herald_core::{ConnectionId, OutboundPolicy, Provider, ProviderError, Secret};
-use herald_dispatch::{DispatchConfig, Dispatcher, ProviderEntry, ProvidersConfig, RefreshReason};
-use herald_providers::ProviderRegistry;
+use herald_dispatch::{DispatchConfig, Dispatcher, RefreshReason};
 use herald_store::repo::provider_configs::ProviderConfigInput;
 use herald_store::{
-    AppPatch, ConnectionUpsert, CreateAction, CreateOutcome, DeliveryState, NewApp, NewDelivery,
-    Store, now_ms, on_both_databases,
+    AppPatch, ConnectionUpsert, CreateAction, CreateOutcome, DeliveryState, NewDelivery, Store,
+    now_ms, on_both_databases,
 };
 use serde_json::json;
 use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+mod common;
 
 on_both_databases!(
     a_stored_app_base_gets_no_operator_credentials,
@@ -26,44 +27,17 @@ on_both_databases!(
 const OPERATOR_SECRET: &str = "operator-secret-1";
 
 fn dispatcher(store: &Store, operator: &MockServer, policy: OutboundPolicy) -> Dispatcher {
-    let mut providers = ProvidersConfig::new();
-    let base: url::Url = operator.uri().parse().unwrap();
-    providers.insert(
-        "messenger".into(),
-        ProviderEntry {
-            api_base: Some(base.clone()),
-            consent_base: Some(base),
-            client_id: Some("operator-client".into()),
-            client_secret: Some(OPERATOR_SECRET.into()),
-            options: Default::default(),
-        },
-    );
     let cfg = DispatchConfig {
         refresh_jitter: 0.0,
         poll_interval_ms: 20,
         ..Default::default()
     };
-    Dispatcher::new(
-        store.clone(),
-        ProviderRegistry::builtin(),
-        cfg,
-        providers,
-        policy,
-    )
-    .unwrap()
+    let entry = common::operator_entry(operator, "operator-client", Some(OPERATOR_SECRET));
+    common::dispatcher_with(store, cfg, common::providers("messenger", entry), policy)
 }
 
 async fn app(store: &Store) -> herald_core::AppId {
-    store
-        .create_app(NewApp {
-            name: "site".into(),
-            site_url: Some("https://site.example/".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .app
-        .app_id()
+    common::new_app(store, Some("https://site.example/")).await
 }
 
 async fn connection(
@@ -73,22 +47,17 @@ async fn connection(
     url: Option<String>,
     expires_at_ms: Option<i64>,
 ) -> ConnectionId {
+    let provider_uid = if provider == "bluesky" {
+        "did:plc:abc"
+    } else {
+        "cid-42"
+    };
     store
         .upsert_connection(ConnectionUpsert {
-            app_id: app.clone(),
-            uid: "ana".into(),
-            provider: provider.into(),
-            provider_uid: if provider == "bluesky" {
-                "did:plc:abc".into()
-            } else {
-                "cid-42".into()
-            },
-            display_name: None,
             url,
-            access_token: Some(Secret::new("tok-1")),
             refresh_token: Some(Secret::new("ref-1")),
-            secret: None,
             expires_at_ms,
+            ..common::account(app, "ana", provider, provider_uid, "tok-1")
         })
         .await
         .unwrap()

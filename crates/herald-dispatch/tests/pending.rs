@@ -1,54 +1,19 @@
 //! The sweep of unredeemed pending connections, on SQLite and PostgreSQL,
 //! against an X revocation endpoint (wiremock) that counts the calls.
 
-use herald_core::{OutboundPolicy, Secret};
-use herald_dispatch::{DispatchConfig, Dispatcher, ProviderEntry, ProvidersConfig};
-use herald_providers::ProviderRegistry;
-use herald_store::{ConnectionUpsert, NewApp, Store, now_ms, on_both_databases};
+use herald_store::{ConnectionUpsert, Store, now_ms, on_both_databases};
 use std::time::Duration;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+mod common;
 
 on_both_databases!(unredeemed_connections_are_revoked_and_deleted);
 
 const MINUTE: i64 = 60_000;
 
-fn dispatcher(store: &Store, mock: &MockServer) -> Dispatcher {
-    let mut providers = ProvidersConfig::new();
-    let base: url::Url = mock.uri().parse().unwrap();
-    providers.insert(
-        "x".into(),
-        ProviderEntry {
-            api_base: Some(base.clone()),
-            consent_base: Some(base),
-            client_id: Some("x-client".into()),
-            client_secret: None,
-            options: Default::default(),
-        },
-    );
-    Dispatcher::new(
-        store.clone(),
-        ProviderRegistry::builtin(),
-        DispatchConfig::default(),
-        providers,
-        OutboundPolicy::new(vec![]),
-    )
-    .unwrap()
-}
-
 fn account(app: &herald_core::AppId, provider_uid: &str, token: &str) -> ConnectionUpsert {
-    ConnectionUpsert {
-        app_id: app.clone(),
-        uid: "ana".into(),
-        provider: "x".into(),
-        provider_uid: provider_uid.into(),
-        display_name: None,
-        url: None,
-        access_token: Some(Secret::new(token)),
-        refresh_token: None,
-        secret: None,
-        expires_at_ms: None,
-    }
+    common::account(app, "ana", "x", provider_uid, token)
 }
 
 async fn unredeemed_connections_are_revoked_and_deleted(store: Store) {
@@ -62,16 +27,11 @@ async fn unredeemed_connections_are_revoked_and_deleted(store: Store) {
         .expect(1)
         .mount(&x)
         .await;
-    let d = dispatcher(&store, &x);
-    let app = store
-        .create_app(NewApp {
-            name: "site".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .app
-        .app_id();
+    let d = common::dispatcher(
+        &store,
+        common::providers("x", common::operator_entry(&x, "x-client", None)),
+    );
+    let app = common::new_app(&store, None).await;
     let now = now_ms();
     // Code issued 2 h ago (expired 1 h 50 min ago), and one issued now.
     let old = store

@@ -4,13 +4,14 @@
 //! to expire, and failures are classified.
 
 use herald_core::{ConnectionId, OutboundPolicy, Provider, ProviderError, Secret};
-use herald_dispatch::{DispatchConfig, Dispatcher, ProviderEntry, ProvidersConfig, RefreshReason};
-use herald_providers::ProviderRegistry;
-use herald_store::{ConnectionStatus, ConnectionUpsert, NewApp, Store, now_ms, on_both_databases};
+use herald_dispatch::{DispatchConfig, Dispatcher, ProvidersConfig, RefreshReason};
+use herald_store::{ConnectionStatus, ConnectionUpsert, Store, now_ms, on_both_databases};
 use std::sync::Arc;
 use std::time::Duration;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+mod common;
 
 on_both_databases!(
     concurrent_refreshes_on_two_nodes_make_one_call,
@@ -21,56 +22,29 @@ on_both_databases!(
     a_reconnect_during_a_refresh_wins,
 );
 
-fn dispatcher(store: &Store, mock: &MockServer) -> Dispatcher {
-    let mut providers = ProvidersConfig::new();
-    let base: url::Url = mock.uri().parse().unwrap();
-    providers.insert(
-        "messenger".into(),
-        ProviderEntry {
-            api_base: Some(base.clone()),
-            consent_base: Some(base),
-            client_id: Some("client-1".into()),
-            client_secret: Some("client-secret-1".into()),
-            options: Default::default(),
-        },
-    );
+/// A dispatcher that refreshes without jitter, with the given operator providers.
+fn dispatcher_for(store: &Store, providers: ProvidersConfig) -> Dispatcher {
     let cfg = DispatchConfig {
         refresh_jitter: 0.0,
         ..Default::default()
     };
-    Dispatcher::new(
-        store.clone(),
-        ProviderRegistry::builtin(),
-        cfg,
-        providers,
-        OutboundPolicy::new(vec![]),
-    )
-    .unwrap()
+    common::dispatcher_with(store, cfg, providers, OutboundPolicy::new(vec![]))
+}
+
+/// A dispatcher whose operator's Windows Live client uses `mock`.
+fn dispatcher(store: &Store, mock: &MockServer) -> Dispatcher {
+    let entry = common::operator_entry(mock, "client-1", Some("client-secret-1"));
+    dispatcher_for(store, common::providers("messenger", entry))
 }
 
 /// A Windows Live connection whose access token expires `expires_in_ms` from now.
 async fn connection(store: &Store, expires_in_ms: i64) -> ConnectionId {
-    let app = store
-        .create_app(NewApp {
-            name: "site".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .app
-        .app_id();
+    let app = common::new_app(store, None).await;
     store
         .upsert_connection(ConnectionUpsert {
-            app_id: app,
-            uid: "ana".into(),
-            provider: "messenger".into(),
-            provider_uid: "cid-1".into(),
-            display_name: None,
-            url: None,
-            access_token: Some(Secret::new("old-access")),
             refresh_token: Some(Secret::new("ref-1")),
-            secret: None,
             expires_at_ms: Some(now_ms() + expires_in_ms),
+            ..common::account(&app, "ana", "messenger", "cid-1", "old-access")
         })
         .await
         .unwrap()
@@ -229,17 +203,7 @@ async fn a_refresh_missing_app_settings_is_not_the_users_fault(store: Store) {
     let id = connection(&store, 60_000).await;
     // No client id/secret configured: Herald cannot refresh, the user did
     // nothing wrong.
-    let d = Dispatcher::new(
-        store.clone(),
-        ProviderRegistry::builtin(),
-        DispatchConfig {
-            refresh_jitter: 0.0,
-            ..Default::default()
-        },
-        ProvidersConfig::new(),
-        OutboundPolicy::new(vec![]),
-    )
-    .unwrap();
+    let d = dispatcher_for(&store, ProvidersConfig::new());
     d.refresh_due().await.unwrap();
     let row = store.connection(&id).await.unwrap().unwrap();
     assert_eq!(row.status(), ConnectionStatus::Active);
@@ -274,16 +238,15 @@ async fn a_reconnect_during_a_refresh_wins(store: Store) {
     let row = store.connection(&id).await.unwrap().unwrap();
     store
         .upsert_connection(ConnectionUpsert {
-            app_id: herald_core::AppId::from_stored(row.app_id.clone()),
-            uid: "ana".into(),
-            provider: "messenger".into(),
-            provider_uid: "cid-1".into(),
-            display_name: None,
-            url: None,
-            access_token: Some(Secret::new("reconnected-access")),
             refresh_token: Some(Secret::new("reconnected-refresh")),
-            secret: None,
             expires_at_ms: Some(now_ms() + 3_600_000),
+            ..common::account(
+                &herald_core::AppId::from_stored(row.app_id.clone()),
+                "ana",
+                "messenger",
+                "cid-1",
+                "reconnected-access",
+            )
         })
         .await
         .unwrap();

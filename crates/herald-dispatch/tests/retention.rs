@@ -2,13 +2,13 @@
 //! a failed job is released for the next look; the store's jobs purge what is
 //! past its age. On SQLite and PostgreSQL.
 
-use herald_core::OutboundPolicy;
+use herald_dispatch::ProvidersConfig;
 use herald_dispatch::retention::{RetentionConfig, RetentionJob, RetentionRunner, jobs};
-use herald_dispatch::{DispatchConfig, Dispatcher, ProvidersConfig};
-use herald_providers::ProviderRegistry;
 use herald_store::{Store, StoreError, on_both_databases};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+mod common;
 
 on_both_databases!(
     runners_racing_on_several_nodes_run_a_job_once,
@@ -92,14 +92,7 @@ async fn the_configured_jobs_purge_expired_nonces(store: Store) {
             .unwrap()
     );
     let cfg = RetentionConfig::default();
-    let dispatcher = Dispatcher::new(
-        store.clone(),
-        ProviderRegistry::builtin(),
-        DispatchConfig::default(),
-        ProvidersConfig::new(),
-        OutboundPolicy::new(vec![]),
-    )
-    .unwrap();
+    let dispatcher = common::dispatcher(&store, ProvidersConfig::new());
     let runner = RetentionRunner::new(store.clone(), cfg.clone(), jobs(&store, &dispatcher, &cfg));
     let done = runner.run_due(now).await;
     let nonces = done

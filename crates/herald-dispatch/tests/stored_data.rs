@@ -5,19 +5,18 @@
 //! versioned. Bound secrets: a token copied into another user's row is never
 //! sent for that user.
 
-use herald_core::{AppId, DeliveryId, OutboundPolicy, Secret};
-use herald_dispatch::{DispatchConfig, Dispatcher, ProviderEntry, ProvidersConfig};
-use herald_providers::ProviderRegistry;
+use herald_core::{AppId, DeliveryId};
+use herald_dispatch::Dispatcher;
 use herald_store::entities::connections;
-use herald_store::{
-    ConnectionUpsert, CreateAction, CreateOutcome, NewApp, NewDelivery, Store, on_both_databases,
-};
+use herald_store::{CreateAction, CreateOutcome, NewDelivery, Store, on_both_databases};
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+mod common;
 
 on_both_databases!(
     an_action_with_fields_from_a_newer_node_is_delivered,
@@ -26,55 +25,18 @@ on_both_databases!(
 );
 
 fn dispatcher(store: &Store, mock: &MockServer) -> Dispatcher {
-    let mut providers = ProvidersConfig::new();
-    let base: url::Url = mock.uri().parse().unwrap();
-    providers.insert(
-        "messenger".into(),
-        ProviderEntry {
-            api_base: Some(base.clone()),
-            consent_base: Some(base),
-            client_id: Some("client-1".into()),
-            client_secret: Some("client-secret-1".into()),
-            options: Default::default(),
-        },
-    );
-    Dispatcher::new(
-        store.clone(),
-        ProviderRegistry::builtin(),
-        DispatchConfig::default(),
-        providers,
-        OutboundPolicy::new(vec![]),
-    )
-    .unwrap()
+    let entry = common::operator_entry(mock, "client-1", Some("client-secret-1"));
+    common::dispatcher(store, common::providers("messenger", entry))
 }
 
 async fn site(store: &Store) -> AppId {
-    store
-        .create_app(NewApp {
-            name: "site".into(),
-            site_url: Some("https://site.example/".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .app
-        .app_id()
+    common::new_app(store, Some("https://site.example/")).await
 }
 
 async fn messenger(store: &Store, app: &AppId, uid: &str, token: &str) -> connections::Model {
+    let provider_uid = format!("cid-{uid}");
     store
-        .upsert_connection(ConnectionUpsert {
-            app_id: app.clone(),
-            uid: uid.into(),
-            provider: "messenger".into(),
-            provider_uid: format!("cid-{uid}"),
-            display_name: None,
-            url: None,
-            access_token: Some(Secret::new(token)),
-            refresh_token: None,
-            secret: None,
-            expires_at_ms: None,
-        })
+        .upsert_connection(common::account(app, uid, "messenger", &provider_uid, token))
         .await
         .unwrap()
 }
