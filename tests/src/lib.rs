@@ -436,6 +436,47 @@ pub fn location_query(r: &reqwest::Response) -> std::collections::HashMap<String
         .collect()
 }
 
+/// A client that does not follow redirects: a browser's view of each hop of
+/// a connect flow.
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client")
+}
+
+/// A Windows Live flow as the browser that started it holds it, from the
+/// start's redirect to the consent page: the flow cookie (`name=value`) and
+/// the flow's state (the consent URL's `wrap_client_state`).
+pub fn messenger_flow(started: &reqwest::Response) -> (String, String) {
+    let cookie = flow_cookie(started);
+    let state = location_query(started)
+        .remove("wrap_client_state")
+        .unwrap_or_else(|| panic!("no wrap_client_state in {:?}", started.headers()));
+    (cookie, state)
+}
+
+impl Herald {
+    /// The browser coming back from Windows Live to
+    /// `/connect/messenger/callback` with `param` (`wrap_verification_code`
+    /// or `wrap_error_reason`) and the flow's `state`, sending `cookie` (a
+    /// `Cookie` header) if given; the answer is not followed.
+    pub async fn messenger_callback(
+        &self,
+        cookie: Option<&str>,
+        state: &str,
+        param: (&str, &str),
+    ) -> reqwest::Response {
+        let mut req = no_redirects()
+            .get(format!("{}/connect/messenger/callback", self.base))
+            .query(&[param, ("wrap_client_state", state)]);
+        if let Some(cookie) = cookie {
+            req = req.header("cookie", cookie);
+        }
+        req.send().await.expect("callback request")
+    }
+}
+
 impl TestApp {
     /// The site's backend redeeming the `connect_code` a connect flow sent
     /// back to its `redirect_uri`, for the user it expects.

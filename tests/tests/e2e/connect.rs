@@ -2,17 +2,20 @@
 //! form-encoded code exchange, the stored connection, and the refusals
 //! (replayed state, used token, foreign redirect, denied consent).
 
-use herald_e2e::{Herald, TestApp, answer, flow_cookie};
+use herald_e2e::{
+    Herald, TestApp, answer, flow_cookie, location_query, messenger_flow, no_redirects,
+};
 use serde_json::json;
 use std::collections::HashMap;
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+/// The error a flow's callback `cb` sent the browser back to the site with
+/// (its `status` must be `error`).
+fn flow_error(cb: &reqwest::Response) -> String {
+    let q = location_query(cb);
+    assert_eq!(q["status"], "error", "{q:?}");
+    q["error"].clone()
 }
 
 fn query_of(location: &str) -> HashMap<String, String> {
@@ -89,16 +92,13 @@ async fn a_wrap_flow_connects_windows_live_and_refuses_replays() {
     assert_eq!(again.body["errors"][0]["field"], "connect_token");
 
     // The network sends the browser back with a verification code.
-    let cb = no_redirects()
-        .get(format!("{}/connect/messenger/callback", h.base))
-        .header("cookie", &cookie)
-        .query(&[
+    let cb = h
+        .messenger_callback(
+            Some(&cookie),
+            &flow_state,
             ("wrap_verification_code", "vc-1"),
-            ("wrap_client_state", flow_state.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        )
+        .await;
     assert_eq!(cb.status().as_u16(), 302);
     let back = cb.headers()["location"].to_str().unwrap().to_owned();
     assert!(
@@ -131,21 +131,14 @@ async fn a_wrap_flow_connects_windows_live_and_refuses_replays() {
     assert!(c["expires_at"].is_string());
 
     // Replaying the callback changes nothing and says so.
-    let replay = no_redirects()
-        .get(format!("{}/connect/messenger/callback", h.base))
-        .header("cookie", &cookie)
-        .query(&[
+    let replay = h
+        .messenger_callback(
+            Some(&cookie),
+            &flow_state,
             ("wrap_verification_code", "vc-1"),
-            ("wrap_client_state", flow_state.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let q = query_of(replay.headers()["location"].to_str().unwrap());
-    assert_eq!(
-        (q["status"].as_str(), q["error"].as_str()),
-        ("error", "state_replayed")
-    );
+        )
+        .await;
+    assert_eq!(flow_error(&replay), "state_replayed");
     let unknown = answer(
         no_redirects()
             .get(format!(
@@ -187,24 +180,15 @@ async fn a_denied_consent_and_a_foreign_redirect_are_refused() {
         302,
         "a subdomain of the site is allowed"
     );
-    let cookie = flow_cookie(&r);
-    let flow_state =
-        query_of(r.headers()["location"].to_str().unwrap())["wrap_client_state"].clone();
-    let cb = no_redirects()
-        .get(format!("{}/connect/messenger/callback", h.base))
-        .header("cookie", &cookie)
-        .query(&[
+    let (cookie, flow_state) = messenger_flow(&r);
+    let cb = h
+        .messenger_callback(
+            Some(&cookie),
+            &flow_state,
             ("wrap_error_reason", "user_denied"),
-            ("wrap_client_state", flow_state.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let q = query_of(cb.headers()["location"].to_str().unwrap());
-    assert_eq!(
-        (q["status"].as_str(), q["error"].as_str()),
-        ("error", "access_denied")
-    );
+        )
+        .await;
+    assert_eq!(flow_error(&cb), "access_denied");
     assert_eq!(
         wl.received_requests().await.unwrap().len(),
         0,
@@ -240,35 +224,28 @@ async fn a_flow_only_completes_in_the_browser_that_started_it() {
     let token = connect_token(&app, "attacker").await;
     let r = start(&h, &token, "https://site.example/back").await;
     assert_eq!(r.status().as_u16(), 302);
-    let started_with = flow_cookie(&r);
-    let flow_state =
-        query_of(r.headers()["location"].to_str().unwrap())["wrap_client_state"].clone();
+    let (started_with, flow_state) = messenger_flow(&r);
     for other_browser in [
         None,
         Some("herald_flow=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
     ] {
-        let mut req = no_redirects()
-            .get(format!("{}/connect/messenger/callback", h.base))
-            .query(&[
-                ("wrap_verification_code", "victims-code"),
-                ("wrap_client_state", flow_state.as_str()),
-            ]);
         if let Some(c) = other_browser {
             assert_ne!(c, started_with);
-            req = req.header("cookie", c);
         }
-        let cb = req.send().await.unwrap();
-        let q = query_of(cb.headers()["location"].to_str().unwrap());
+        let cb = h
+            .messenger_callback(
+                other_browser,
+                &flow_state,
+                ("wrap_verification_code", "victims-code"),
+            )
+            .await;
         let expected = if other_browser.is_none() {
             "browser_mismatch"
         } else {
             // The state was used up by the first try.
             "state_replayed"
         };
-        assert_eq!(
-            (q["status"].as_str(), q["error"].as_str()),
-            ("error", expected)
-        );
+        assert_eq!(flow_error(&cb), expected);
     }
     assert_eq!(
         wl.received_requests().await.unwrap().len(),
@@ -303,21 +280,16 @@ async fn a_link_completed_by_another_user_connects_nothing_until_the_site_redeem
     // The victim's browser opens the link, consents and comes back.
     let r = start(&h, &token, "https://site.example/connected").await;
     assert_eq!(r.status().as_u16(), 302);
-    let victims_cookie = flow_cookie(&r);
-    let flow_state =
-        query_of(r.headers()["location"].to_str().unwrap())["wrap_client_state"].clone();
-    let cb = no_redirects()
-        .get(format!("{}/connect/messenger/callback", h.base))
-        .header("cookie", &victims_cookie)
-        .query(&[
+    let (victims_cookie, flow_state) = messenger_flow(&r);
+    let cb = h
+        .messenger_callback(
+            Some(&victims_cookie),
+            &flow_state,
             ("wrap_verification_code", "victims-code"),
-            ("wrap_client_state", flow_state.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        )
+        .await;
     assert_eq!(cb.status().as_u16(), 302);
-    let q = herald_e2e::location_query(&cb);
+    let q = location_query(&cb);
     assert_eq!(q["status"], "connected");
     let code = q.get("connect_code").expect("a connect_code for the site");
 
@@ -404,32 +376,22 @@ async fn a_planted_flow_cookie_is_never_adopted() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 302);
-    let issued = flow_cookie(&r);
+    let (issued, flow_state) = messenger_flow(&r);
     assert!(!issued.contains(planted), "a new value: {issued}");
-    let flow_state =
-        query_of(r.headers()["location"].to_str().unwrap())["wrap_client_state"].clone();
     let name = cookie_name_for(&flow_state);
     assert!(issued.starts_with(&format!("{name}=")), "{issued}");
 
     // The planted value does not pass the callback, under any name.
-    let cb = no_redirects()
-        .get(format!("{}/connect/messenger/callback", h.base))
-        .header(
-            "cookie",
-            format!("{name}={planted}; herald_flow={planted}; __Host-herald_flow={planted}"),
-        )
-        .query(&[
+    let cb = h
+        .messenger_callback(
+            Some(&format!(
+                "{name}={planted}; herald_flow={planted}; __Host-herald_flow={planted}"
+            )),
+            &flow_state,
             ("wrap_verification_code", "vc"),
-            ("wrap_client_state", flow_state.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let q = query_of(cb.headers()["location"].to_str().unwrap());
-    assert_eq!(
-        (q["status"].as_str(), q["error"].as_str()),
-        ("error", "browser_mismatch")
-    );
+        )
+        .await;
+    assert_eq!(flow_error(&cb), "browser_mismatch");
     assert_eq!(wl.received_requests().await.unwrap().len(), 0);
 }
 
@@ -444,31 +406,19 @@ async fn only_the_cookie_name_of_the_public_urls_scheme_is_accepted() {
         "https://site.example/back",
     )
     .await;
-    let issued = flow_cookie(&r);
+    let (issued, flow_state) = messenger_flow(&r);
     assert!(issued.starts_with("herald_flow_"), "plain HTTP: {issued}");
     let value = issued.split_once('=').unwrap().1.to_owned();
-    let flow_state =
-        query_of(r.headers()["location"].to_str().unwrap())["wrap_client_state"].clone();
     // The right value under the HTTPS name, on a server whose public URL is
     // plain HTTP, is not the flow's cookie.
-    let cb = no_redirects()
-        .get(format!("{}/connect/messenger/callback", h.base))
-        .header(
-            "cookie",
-            format!("__Host-{}={value}", cookie_name_for(&flow_state)),
-        )
-        .query(&[
+    let cb = h
+        .messenger_callback(
+            Some(&format!("__Host-{}={value}", cookie_name_for(&flow_state))),
+            &flow_state,
             ("wrap_verification_code", "vc"),
-            ("wrap_client_state", flow_state.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let q = query_of(cb.headers()["location"].to_str().unwrap());
-    assert_eq!(
-        (q["status"].as_str(), q["error"].as_str()),
-        ("error", "browser_mismatch")
-    );
+        )
+        .await;
+    assert_eq!(flow_error(&cb), "browser_mismatch");
     assert_eq!(wl.received_requests().await.unwrap().len(), 0);
 }
 
@@ -500,23 +450,13 @@ async fn flows_in_two_tabs_both_complete() {
             "https://site.example/back",
         )
         .await;
-        let cookie = flow_cookie(&r);
-        let flow_state =
-            query_of(r.headers()["location"].to_str().unwrap())["wrap_client_state"].clone();
-        tabs.push((cookie, flow_state));
+        tabs.push(messenger_flow(&r));
     }
     let jar = format!("{}; {}", tabs[0].0, tabs[1].0);
     for ((_, flow_state), code) in tabs.iter().zip(["vc-b", "vc-a"]) {
-        let cb = no_redirects()
-            .get(format!("{}/connect/messenger/callback", h.base))
-            .header("cookie", &jar)
-            .query(&[
-                ("wrap_verification_code", code),
-                ("wrap_client_state", flow_state.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let cb = h
+            .messenger_callback(Some(&jar), flow_state, ("wrap_verification_code", code))
+            .await;
         let back = cb.headers()["location"].to_str().unwrap().to_owned();
         assert_eq!(query_of(&back)["status"], "connected", "{back}");
         app.redeem_from("ana", &back).await;
@@ -535,32 +475,7 @@ async fn flows_in_two_tabs_both_complete() {
 #[tokio::test]
 async fn a_read_only_key_gets_no_reconnect_url() {
     let wl = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/V4.1/cid-cid-42/MyActivities"))
-        .respond_with(ResponseTemplate::new(401))
-        .mount(&wl)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/RefreshToken.aspx"))
-        .respond_with(
-            ResponseTemplate::new(401).set_body_string("wrap_error_reason=refresh_token_expired"),
-        )
-        .mount(&wl)
-        .await;
-    let h = Herald::builder().messenger_at(&wl.uri()).start().await;
-    let app = h.create_app(Some("https://site.example/"));
-    crate::connect_messenger(&app, "ana", "tok-old").await;
-    let a = app
-        .post(
-            "/v1/actions",
-            &json!({"uid": "ana", "action": crate::link_action()}),
-        )
-        .await;
-    app.wait_final(
-        a.body["id"].as_str().unwrap(),
-        std::time::Duration::from_secs(30),
-    )
-    .await;
+    let (h, app, _) = crate::a_refused_refresh(&wl).await;
     // The app's own secret may connect: it gets the reconnect URL.
     let full = app.get("/v1/users/ana/connections").await;
     assert_eq!(full.body["connections"][0]["status"], "needs_reauth");
@@ -717,24 +632,11 @@ async fn a_user_holds_at_most_the_cap_of_connections_per_provider() {
         "https://site.example/back",
     )
     .await;
-    let cookie = flow_cookie(&r);
-    let flow_state =
-        query_of(r.headers()["location"].to_str().unwrap())["wrap_client_state"].clone();
-    let cb = no_redirects()
-        .get(format!("{}/connect/messenger/callback", h.base))
-        .header("cookie", &cookie)
-        .query(&[
-            ("wrap_verification_code", "vc"),
-            ("wrap_client_state", flow_state.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let q = query_of(cb.headers()["location"].to_str().unwrap());
-    assert_eq!(
-        (q["status"].as_str(), q["error"].as_str()),
-        ("error", "too_many_connections")
-    );
+    let (cookie, flow_state) = messenger_flow(&r);
+    let cb = h
+        .messenger_callback(Some(&cookie), &flow_state, ("wrap_verification_code", "vc"))
+        .await;
+    assert_eq!(flow_error(&cb), "too_many_connections");
     assert_eq!(
         app.get("/v1/users/ana/connections").await.body["connections"]
             .as_array()

@@ -64,6 +64,47 @@ pub fn link_activity_body() -> Value {
     })
 }
 
+/// A server whose Windows Live (at `wl`) answers 401 to a publish with
+/// `tok-old` and refuses the refresh (`refresh_token_expired`), an app of
+/// https://site.example/ where ana holds a connection with `tok-old`, and
+/// the final view of one action to ana: the connection now needs the user.
+pub async fn a_refused_refresh(
+    wl: &wiremock::MockServer,
+) -> (herald_e2e::Herald, herald_e2e::TestApp, Value) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    messenger::activities("tok-old")
+        .respond_with(ResponseTemplate::new(401))
+        .mount(wl)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/RefreshToken.aspx"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_string("wrap_error_reason=refresh_token_expired"),
+        )
+        .mount(wl)
+        .await;
+    let h = herald_e2e::Herald::builder()
+        .messenger_at(&wl.uri())
+        .start()
+        .await;
+    let app = h.create_app(Some("https://site.example/"));
+    connect_messenger(&app, "ana", "tok-old").await;
+    let a = app
+        .post(
+            "/v1/actions",
+            &json!({"uid": "ana", "action": link_action()}),
+        )
+        .await;
+    let done = app
+        .wait_final(
+            a.body["id"].as_str().unwrap(),
+            std::time::Duration::from_secs(30),
+        )
+        .await;
+    (h, app, done)
+}
+
 pub fn outcomes(delivery: &Value) -> Vec<String> {
     delivery["history"]
         .as_array()

@@ -2,7 +2,7 @@
 //! refresh on `{"Code":412}`, share mode.
 
 use crate::{connect_messenger, link_action, link_activity_body, outcomes};
-use herald_e2e::Herald;
+use herald_e2e::{Herald, messenger_flow, no_redirects};
 use serde_json::json;
 use std::time::Duration;
 use wiremock::matchers::{body_json, body_string_contains, header, method, path};
@@ -10,7 +10,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const ACTIVITIES: &str = "/V4.1/cid-cid-42/MyActivities";
 
-fn activities(token: &str) -> wiremock::MockBuilder {
+pub(crate) fn activities(token: &str) -> wiremock::MockBuilder {
     Mock::given(method("POST"))
         .and(path(ACTIVITIES))
         .and(header(
@@ -210,29 +210,7 @@ async fn an_expired_token_is_refreshed_and_the_post_retried() {
 #[tokio::test]
 async fn a_refused_refresh_fails_the_delivery_and_flags_the_connection() {
     let wl = MockServer::start().await;
-    activities("tok-old")
-        .respond_with(ResponseTemplate::new(401))
-        .mount(&wl)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/RefreshToken.aspx"))
-        .respond_with(
-            ResponseTemplate::new(401).set_body_string("wrap_error_reason=refresh_token_expired"),
-        )
-        .mount(&wl)
-        .await;
-    let herald = Herald::builder().messenger_at(&wl.uri()).start().await;
-    let app = herald.create_app(Some("https://site.example/"));
-    connect_messenger(&app, "ana", "tok-old").await;
-    let a = app
-        .post(
-            "/v1/actions",
-            &json!({"uid": "ana", "action": link_action()}),
-        )
-        .await;
-    let done = app
-        .wait_final(a.body["id"].as_str().unwrap(), Duration::from_secs(30))
-        .await;
+    let (herald, app, done) = crate::a_refused_refresh(&wl).await;
     assert_eq!(done["deliveries"][0]["state"], "failed");
     let conns = app.get("/v1/users/ana/connections").await;
     let c = &conns.body["connections"][0];
@@ -264,30 +242,16 @@ async fn a_refused_refresh_fails_the_delivery_and_flags_the_connection() {
         reconnect.starts_with(&format!("{}/connect/messenger?connect_token=", herald.base)),
         "{reconnect}"
     );
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = browser.get(&reconnect).send().await.unwrap();
+    let r = no_redirects().get(&reconnect).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 302);
-    let cookie = herald_e2e::flow_cookie(&r);
-    let consent = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-    let state = consent
-        .query_pairs()
-        .find(|(k, _)| k == "wrap_client_state")
-        .unwrap()
-        .1
-        .into_owned();
-    let r = browser
-        .get(format!("{}/connect/messenger/callback", herald.base))
-        .header("cookie", &cookie)
-        .query(&[
+    let (cookie, state) = messenger_flow(&r);
+    let r = herald
+        .messenger_callback(
+            Some(&cookie),
+            &state,
             ("wrap_verification_code", "vc-again"),
-            ("wrap_client_state", state.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        )
+        .await;
     assert_eq!(r.status().as_u16(), 302);
     let (back, code) = herald_e2e::split_connect_code(r.headers()["location"].to_str().unwrap());
     assert!(
