@@ -6,9 +6,11 @@
 use herald_core::{AppId, Secret};
 use herald_store::entities::connections;
 use herald_store::repo::provider_configs::ProviderConfigInput;
-use herald_store::{ConnectionUpsert, NewApp, Store, on_both_databases};
+use herald_store::{ConnectionUpsert, Store, on_both_databases};
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+
+mod common;
 
 on_both_databases!(
     a_token_copied_into_another_users_row_does_not_decrypt,
@@ -19,30 +21,11 @@ on_both_databases!(
 );
 
 async fn app(store: &Store) -> AppId {
-    store
-        .create_app(NewApp {
-            name: "site".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .app
-        .app_id()
+    common::new_app(store, None).await
 }
 
 fn conn(app: &AppId, uid: &str, token: &str) -> ConnectionUpsert {
-    ConnectionUpsert {
-        app_id: app.clone(),
-        uid: uid.into(),
-        provider: "messenger".into(),
-        provider_uid: format!("acct-{uid}"),
-        display_name: None,
-        url: None,
-        access_token: Some(Secret::new(token)),
-        refresh_token: Some(Secret::new(format!("{token}-refresh"))),
-        secret: None,
-        expires_at_ms: None,
-    }
+    common::conn(app, uid, &format!("acct-{uid}"), token)
 }
 
 async fn raw_get(store: &Store, table: &str, pk: &str, id: &str, column: &str) -> Option<String> {
@@ -56,21 +39,11 @@ async fn raw_get(store: &Store, table: &str, pk: &str, id: &str, column: &str) -
 }
 
 async fn raw_set(store: &Store, table: &str, pk: &str, id: &str, column: &str, v: Option<String>) {
-    let q = Query::update()
-        .table(Alias::new(table))
-        .value(Alias::new(column), v)
-        .and_where(Expr::col(Alias::new(pk)).eq(id))
-        .to_owned();
-    assert_eq!(store.db().execute(&q).await.unwrap().rows_affected(), 1);
+    common::set_column(store, table, pk, id, column, v).await;
 }
 
 async fn set_conn(store: &Store, row: &connections::Model, column: &str, v: Option<String>) {
     raw_set(store, "connections", "id", &row.id, column, v).await;
-}
-
-async fn reread(store: &Store, row: &connections::Model) -> connections::Model {
-    let id = row.connection_id();
-    store.connection(&id).await.unwrap().unwrap()
 }
 
 /// The access token the row decrypts to (panics if it does not decrypt).
@@ -92,7 +65,7 @@ async fn a_token_copied_into_another_users_row_does_not_decrypt(store: Store) {
     let alices = raw_get(&store, "connections", "id", &alice.id, "access_token_enc").await;
     set_conn(&store, &bob, "access_token_enc", alices).await;
 
-    let bob = reread(&store, &bob).await;
+    let bob = common::reread(&store, &bob).await;
     let cred = store.credential(&bob);
     assert!(
         cred.is_err(),
@@ -100,7 +73,7 @@ async fn a_token_copied_into_another_users_row_does_not_decrypt(store: Store) {
         cred.map(|c| c.access_token.map(|t| t.expose().to_owned()))
     );
     // Alice's own row is untouched and still reads.
-    let alice = reread(&store, &alice).await;
+    let alice = common::reread(&store, &alice).await;
     assert_eq!(access(&store, &alice), "alice-token");
 }
 
@@ -115,7 +88,7 @@ async fn a_token_moved_to_another_column_does_not_decrypt(store: Store) {
     let access_enc = raw_get(&store, "connections", "id", &alice.id, "access_token_enc").await;
     set_conn(&store, &alice, "access_token_enc", refresh_enc).await;
     set_conn(&store, &alice, "refresh_token_enc", access_enc.clone()).await;
-    let row = reread(&store, &alice).await;
+    let row = common::reread(&store, &alice).await;
     assert!(
         store.credential(&row).is_err(),
         "swapped columns must not decrypt"
@@ -125,7 +98,7 @@ async fn a_token_moved_to_another_column_does_not_decrypt(store: Store) {
     set_conn(&store, &alice, "access_token_enc", None).await;
     set_conn(&store, &alice, "refresh_token_enc", None).await;
     set_conn(&store, &alice, "secret_enc", access_enc).await;
-    let row = reread(&store, &alice).await;
+    let row = common::reread(&store, &alice).await;
     assert!(
         store.credential(&row).is_err(),
         "a moved value must not decrypt"
@@ -188,7 +161,7 @@ async fn unbound_values_still_read_and_rotation_binds_them(store: Store) {
     assert!(old.starts_with("v1:"));
     set_conn(&store, &alice, "access_token_enc", Some(old)).await;
     let before = store.unbound_values().await.unwrap();
-    let row = reread(&store, &alice).await;
+    let row = common::reread(&store, &alice).await;
     assert_eq!(access(&store, &row), "alice-token");
 
     let report = store.reencrypt_all().await.unwrap();
@@ -203,7 +176,7 @@ async fn unbound_values_still_read_and_rotation_binds_them(store: Store) {
         bound.starts_with(&format!("v2:{}:", store.secrets().key_id())),
         "{bound}"
     );
-    let row = reread(&store, &alice).await;
+    let row = common::reread(&store, &alice).await;
     assert_eq!(access(&store, &row), "alice-token");
     // Nothing left to upgrade.
     assert_eq!(before, 1);

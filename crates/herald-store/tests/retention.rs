@@ -5,11 +5,13 @@
 use herald_core::{AppId, DeliveryId};
 use herald_store::repo::oauth_states::NewOauthState;
 use herald_store::{
-    AttemptRecord, CreateAction, CreateOutcome, NewApp, NewDelivery, Store, on_both_databases,
+    AttemptRecord, CreateAction, CreateOutcome, NewDelivery, Store, on_both_databases,
 };
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use std::collections::BTreeSet;
+
+mod common;
 
 on_both_databases!(
     used_and_expired_oauth_states_past_their_age_are_deleted,
@@ -23,24 +25,11 @@ const HOUR: i64 = 3_600_000;
 const NOW: i64 = 4_000_000_000_000;
 
 async fn app(store: &Store) -> AppId {
-    store
-        .create_app(NewApp {
-            name: "site".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .app
-        .app_id()
+    common::new_app(store, None).await
 }
 
 async fn set(store: &Store, table: &str, pk: &str, id: &str, column: &str, v: Option<i64>) {
-    let q = Query::update()
-        .table(Alias::new(table))
-        .value(Alias::new(column), v)
-        .and_where(Expr::col(Alias::new(pk)).eq(id))
-        .to_owned();
-    assert_eq!(store.db().execute(&q).await.unwrap().rows_affected(), 1);
+    common::set_column(store, table, pk, id, column, v).await;
 }
 
 async fn column(store: &Store, table: &str, column: &str) -> BTreeSet<String> {

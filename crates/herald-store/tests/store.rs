@@ -10,6 +10,8 @@ use herald_store::{
 use sea_orm::EntityTrait;
 use std::collections::HashSet;
 
+mod common;
+
 on_both_databases!(
     apps_are_created_with_encrypted_secrets,
     connections_upsert_on_their_account_key,
@@ -36,30 +38,13 @@ on_both_databases!(
 );
 
 async fn app(store: &Store) -> AppId {
-    store
-        .create_app(NewApp {
-            name: "site".into(),
-            site_url: Some("https://site.example".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .app
-        .app_id()
+    common::new_app(store, Some("https://site.example")).await
 }
 
 fn conn(app: &AppId, uid: &str, provider_uid: &str, token: &str) -> ConnectionUpsert {
     ConnectionUpsert {
-        app_id: app.clone(),
-        uid: uid.into(),
-        provider: "messenger".into(),
-        provider_uid: provider_uid.into(),
         display_name: Some("Ana".into()),
-        url: None,
-        access_token: Some(Secret::new(token)),
-        refresh_token: Some(Secret::new(format!("{token}-refresh"))),
-        secret: None,
-        expires_at_ms: None,
+        ..common::conn(app, uid, provider_uid, token)
     }
 }
 
@@ -1259,11 +1244,7 @@ async fn a_pending_reconnect_leaves_the_active_tokens_until_redeemed(store: Stor
         .create_pending_connections(vec![conn(&a, "u1", "cid-1", "new")], now, 600_000)
         .await
         .unwrap();
-    let read = store
-        .connection(&active.connection_id())
-        .await
-        .unwrap()
-        .unwrap();
+    let read = common::reread(&store, &active).await;
     assert_eq!(
         store.credential(&read).unwrap().access_token,
         Some(Secret::new("old"))
@@ -1276,11 +1257,7 @@ async fn a_pending_reconnect_leaves_the_active_tokens_until_redeemed(store: Stor
         panic!("u2's own code")
     };
     assert_ne!(u2[0].id, active.id, "u2 gets a connection of its own");
-    let read = store
-        .connection(&active.connection_id())
-        .await
-        .unwrap()
-        .unwrap();
+    let read = common::reread(&store, &active).await;
     assert_eq!(
         read.uid, "u1",
         "an active connection never moves to another uid"
