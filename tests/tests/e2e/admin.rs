@@ -7,7 +7,7 @@
 use crate::{connect_messenger, link_action, outcomes};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use herald_e2e::{Answer, Herald, answer};
+use herald_e2e::{Answer, Herald, TestApp, answer};
 use herald_server::gigya::signature;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -197,6 +197,34 @@ pub(crate) async fn accepting_windows_live() -> MockServer {
         .mount(&wl)
         .await;
     wl
+}
+
+/// A server with Windows Live at `wl` and Gigya trusting a proxy on
+/// 127.0.0.1, and an app of https://news.example/ (no domains yet).
+pub(crate) async fn news_site(wl: &MockServer) -> (Herald, TestApp) {
+    let h = Herald::builder()
+        .messenger_at(&wl.uri())
+        .env("HERALD_GIGYA__TRUSTED_PROXIES", "127.0.0.1/32")
+        .start()
+        .await;
+    let app = h.create_app(Some("https://news.example/"));
+    (h, app)
+}
+
+/// Sets the app's domains through the admin API (200 expected); returns
+/// the answer.
+pub(crate) async fn set_domains(h: &Herald, app_id: &str, domains: Value) -> Answer {
+    let root = admin_token(h, "admin", &[]);
+    let a = admin(
+        h,
+        &root,
+        "PATCH",
+        &format!("/apps/{app_id}"),
+        Some(json!({ "domains": domains })),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    a
 }
 
 /// Creates an app through the admin API; returns its creation answer's body.
@@ -1546,22 +1574,9 @@ async fn a_publish_naming_a_template_uses_its_text_and_per_provider_verb() {
 #[tokio::test]
 async fn links_outside_the_apps_domains_are_refused_on_v1_and_gigya() {
     let wl = accepting_windows_live().await;
-    let h = Herald::builder()
-        .messenger_at(&wl.uri())
-        .env("HERALD_GIGYA__TRUSTED_PROXIES", "127.0.0.1/32")
-        .start()
-        .await;
+    let (h, app) = news_site(&wl).await;
     let root = admin_token(&h, "admin", &[]);
-    let app = h.create_app(Some("https://news.example/"));
-    let p = admin(
-        &h,
-        &root,
-        "PATCH",
-        &format!("/apps/{}", app.id),
-        Some(json!({"domains": ["news.example"]})),
-    )
-    .await;
-    assert_eq!(p.status, 200, "{:?}", p.body);
+    let p = set_domains(&h, &app.id, json!(["news.example"])).await;
     assert_eq!(p.body["domains"], json!(["news.example"]));
     connect_messenger(&app, "ana", "tok-1").await;
 

@@ -2,10 +2,10 @@
 //! is cut off, Gigya uids and token expirations are range-checked, and every
 //! link Herald would publish or redirect to stays on the app's domains.
 
-use crate::admin::{accepting_windows_live, admin, admin_token, gigya, gigya_code};
+use crate::admin::{accepting_windows_live, gigya, gigya_code, news_site, set_domains};
 use crate::connect_messenger;
-use herald_e2e::{Answer, Herald};
-use serde_json::{Value, json};
+use herald_e2e::{Answer, Herald, no_redirects};
+use serde_json::json;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::mpsc;
@@ -16,21 +16,6 @@ fn details(a: &Answer) -> String {
         .as_str()
         .unwrap_or_default()
         .to_owned()
-}
-
-/// Sets the app's domains through the admin API.
-async fn set_domains(h: &Herald, app_id: &str, domains: Value) {
-    let root = admin_token(h, "admin", &[]);
-    let route = format!("/apps/{app_id}");
-    let a = admin(
-        h,
-        &root,
-        "PATCH",
-        &route,
-        Some(json!({ "domains": domains })),
-    )
-    .await;
-    assert_eq!(a.status, 200, "{:?}", a.body);
 }
 
 // ------------------------------------------------------------ read deadline
@@ -166,12 +151,7 @@ async fn gigya_uids_are_capped_and_token_expirations_range_checked() {
 #[tokio::test]
 async fn every_published_or_redirected_link_stays_on_the_apps_domains() {
     let wl = accepting_windows_live().await;
-    let h = Herald::builder()
-        .messenger_at(&wl.uri())
-        .env("HERALD_GIGYA__TRUSTED_PROXIES", "127.0.0.1/32")
-        .start()
-        .await;
-    let app = h.create_app(Some("https://news.example/"));
+    let (h, app) = news_site(&wl).await;
     connect_messenger(&app, "ana", "tok-1").await;
     let auth = || {
         vec![
@@ -179,10 +159,7 @@ async fn every_published_or_redirected_link_stays_on_the_apps_domains() {
             ("secret", app.secret.clone()),
         ]
     };
-    let no_redirect = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let no_redirect = no_redirects();
 
     // A short link made while the app named no domains leads anywhere …
     let mut p = auth();

@@ -3,24 +3,11 @@
 //! server keeps publishing (it reloads the key files), the old key can then
 //! be dropped, and the raw SQLite files never hold a token in clear.
 
-use crate::{connect_messenger, link_action, link_activity_body};
+use crate::{connect_messenger, link_activity_body, publish_link};
 use herald_e2e::{Herald, e2e_database};
 use serde_json::{Value, json};
-use std::time::Duration;
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-async fn publish(app: &herald_e2e::TestApp) -> Value {
-    let a = app
-        .post(
-            "/v1/actions",
-            &json!({"uid": "ana", "action": link_action()}),
-        )
-        .await;
-    assert_eq!(a.status, 202, "{:?}", a.body);
-    app.wait_final(a.body["id"].as_str().unwrap(), Duration::from_secs(30))
-        .await
-}
 
 #[tokio::test]
 async fn rotating_the_master_key_keeps_a_running_server_publishing() {
@@ -36,7 +23,10 @@ async fn rotating_the_master_key_keeps_a_running_server_publishing() {
     let mut herald = Herald::builder().messenger_at(&wl.uri()).start().await;
     let app = herald.create_app(Some("https://site.example/"));
     connect_messenger(&app, "ana", "tok-1").await;
-    assert_eq!(publish(&app).await["deliveries"][0]["state"], "published");
+    assert_eq!(
+        publish_link(&app).await["deliveries"][0]["state"],
+        "published"
+    );
     let dir = herald.dir.path().to_owned();
     let old_key = std::fs::read_to_string(dir.join("master.key")).unwrap();
 
@@ -61,13 +51,19 @@ async fn rotating_the_master_key_keeps_a_running_server_publishing() {
 
     // The running server loaded the new key: it still reads the token and
     // the app secret (re-encrypted under the new key) and publishes.
-    assert_eq!(publish(&app).await["deliveries"][0]["state"], "published");
+    assert_eq!(
+        publish_link(&app).await["deliveries"][0]["state"],
+        "published"
+    );
     assert!(herald.log().contains("master keys reloaded"));
 
     // Drop the old key: everything is readable with the new one alone.
     std::fs::remove_file(dir.join("master.key.readable")).unwrap();
     herald.restart().await;
-    assert_eq!(publish(&app).await["deliveries"][0]["state"], "published");
+    assert_eq!(
+        publish_link(&app).await["deliveries"][0]["state"],
+        "published"
+    );
     let conns = app.get("/v1/users/ana/connections").await;
     assert_eq!(conns.body["connections"][0]["status"], "active");
 

@@ -90,19 +90,25 @@ pub async fn a_refused_refresh(
         .await;
     let app = h.create_app(Some("https://site.example/"));
     connect_messenger(&app, "ana", "tok-old").await;
+    let done = publish_link(&app).await;
+    (h, app, done)
+}
+
+/// Publishes `link_action()` for ana (accepted: 202) and returns the action's
+/// final view.
+pub async fn publish_link(app: &herald_e2e::TestApp) -> Value {
     let a = app
         .post(
             "/v1/actions",
             &json!({"uid": "ana", "action": link_action()}),
         )
         .await;
-    let done = app
-        .wait_final(
-            a.body["id"].as_str().unwrap(),
-            std::time::Duration::from_secs(30),
-        )
-        .await;
-    (h, app, done)
+    assert_eq!(a.status, 202, "{:?}", a.body);
+    app.wait_final(
+        a.body["id"].as_str().unwrap(),
+        std::time::Duration::from_secs(30),
+    )
+    .await
 }
 
 pub fn outcomes(delivery: &Value) -> Vec<String> {

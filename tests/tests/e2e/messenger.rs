@@ -1,7 +1,7 @@
 //! Windows Live end to end: exact request format, retries, Retry-After, token
 //! refresh on `{"Code":412}`, share mode.
 
-use crate::{connect_messenger, link_action, link_activity_body, outcomes};
+use crate::{connect_messenger, link_action, link_activity_body, outcomes, publish_link};
 use herald_e2e::{Herald, messenger_flow, no_redirects};
 use serde_json::json;
 use std::time::Duration;
@@ -78,16 +78,7 @@ async fn retries_503_twice_then_publishes() {
     let app = herald.create_app(Some("https://site.example/"));
     connect_messenger(&app, "ana", "tok-1").await;
 
-    let a = app
-        .post(
-            "/v1/actions",
-            &json!({"uid": "ana", "action": link_action()}),
-        )
-        .await;
-    assert_eq!(a.status, 202);
-    let done = app
-        .wait_final(a.body["id"].as_str().unwrap(), Duration::from_secs(30))
-        .await;
+    let done = publish_link(&app).await;
     let d = &done["deliveries"][0];
     assert_eq!(d["state"], "published");
     assert_eq!(d["attempts"], 3);
@@ -113,15 +104,7 @@ async fn honours_retry_after_on_429() {
     let app = herald.create_app(Some("https://site.example/"));
     connect_messenger(&app, "ana", "tok-1").await;
 
-    let a = app
-        .post(
-            "/v1/actions",
-            &json!({"uid": "ana", "action": link_action()}),
-        )
-        .await;
-    let done = app
-        .wait_final(a.body["id"].as_str().unwrap(), Duration::from_secs(30))
-        .await;
+    let done = publish_link(&app).await;
     let d = &done["deliveries"][0];
     assert_eq!(d["state"], "published");
     assert_eq!(outcomes(d), vec!["retry", "published"]);
