@@ -81,6 +81,19 @@ pub(crate) async fn admin(
     answer(req.send().await.expect("request")).await
 }
 
+/// `PUT /apps/{app_id}/providers/{provider}`: an app's own settings for one
+/// provider.
+pub(crate) async fn put_provider(
+    h: &Herald,
+    token: &str,
+    app_id: &str,
+    provider: &str,
+    body: Value,
+) -> Answer {
+    let route = format!("/apps/{app_id}/providers/{provider}");
+    admin(h, token, "PUT", &route, Some(body)).await
+}
+
 /// Asserts a problem+json answer with `status` whose first error names `field`.
 #[track_caller]
 pub(crate) fn assert_problem(a: &Answer, status: u16, field: &str, context: &str) {
@@ -721,12 +734,12 @@ async fn an_app_admin_gets_404_on_every_route_of_another_app() {
         )
         .await;
         assert_eq!(k.status, 201, "{:?}", k.body);
-        let p = admin(
+        let p = put_provider(
             &h,
             &root,
-            "PUT",
-            &format!("/apps/{id}/providers/messenger"),
-            Some(json!({"enabled": true, "client_id": "c", "client_secret": "cs", "api_base": wl.uri()})),
+            id,
+            "messenger",
+            json!({"enabled": true, "client_id": "c", "client_secret": "cs", "api_base": wl.uri()}),
         )
         .await;
         assert_eq!(p.status, 200, "{:?}", p.body);
@@ -1359,19 +1372,19 @@ async fn an_app_level_share_mode_sends_publishes_to_live_connect() {
     let h = Herald::start().await;
     let root = admin_token(&h, "admin", &[]);
     let app = h.create_app(Some("https://site.example/"));
-    let put = admin(
+    let put = put_provider(
         &h,
         &root,
-        "PUT",
-        &format!("/apps/{}/providers/messenger", app.id),
-        Some(json!({
+        &app.id,
+        "messenger",
+        json!({
             "enabled": true,
             "client_id": "client-1",
             "client_secret": "client-secret-1",
             "api_base": wl.uri(),
             "consent_base": wl.uri(),
             "options": {"mode": "share"}
-        })),
+        }),
     )
     .await;
     assert_eq!(put.status, 200, "{:?}", put.body);
@@ -1754,14 +1767,7 @@ async fn deleting_an_app_removes_its_keys_provider_configs_and_connections() {
     )
     .await;
     assert_eq!(k.status, 201, "{:?}", k.body);
-    let p = admin(
-        &h,
-        &root,
-        "PUT",
-        &format!("/apps/{id}/providers/messenger"),
-        Some(json!({"enabled": true})),
-    )
-    .await;
+    let p = put_provider(&h, &root, &id, "messenger", json!({"enabled": true})).await;
     assert_eq!(p.status, 200, "{:?}", p.body);
 
     assert_eq!(

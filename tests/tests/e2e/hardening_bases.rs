@@ -5,7 +5,7 @@
 //! allowed, calls to an app's base follow no redirects, and only the nearest
 //! proxy hop's `X-Forwarded-Proto` is believed.
 
-use crate::admin::{admin, admin_token, assert_problem};
+use crate::admin::{admin_token, assert_problem, put_provider};
 use herald_e2e::{Herald, TestApp, answer};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -67,12 +67,12 @@ async fn an_app_admin_cannot_send_the_operators_x_credentials_to_its_listener() 
     let tenant = admin_token(&h, "app-admin", &[&app.id]);
     // The listener is on 127.0.0.1, which this deployment allows for its own
     // (operator-configured) mocks: the app-admin must still not use it.
-    let put = admin(
+    let put = put_provider(
         &h,
         &tenant,
-        "PUT",
-        &format!("/apps/{}/providers/x", app.id),
-        Some(json!({"enabled": true, "api_base": listener.uri(), "consent_base": listener.uri()})),
+        &app.id,
+        "x",
+        json!({"enabled": true, "api_base": listener.uri(), "consent_base": listener.uri()}),
     )
     .await;
     connect_x(&app, true).await;
@@ -93,43 +93,30 @@ async fn an_app_base_needs_the_apps_own_client_id() {
     let h = with_x(&x).await;
     let root = admin_token(&h, "admin", &[]);
     let app = h.create_app(Some("https://site.example/"));
-    let route = format!("/apps/{}/providers/x", app.id);
     // A name that does not resolve (yet) is checked again at every call.
     for base in ["api_base", "consent_base"] {
-        let put = admin(
-            &h,
-            &root,
-            "PUT",
-            &route,
-            Some(json!({"enabled": true, base: "https://x-api.example/"})),
-        )
-        .await;
+        let body = json!({"enabled": true, base: "https://x-api.example/"});
+        let put = put_provider(&h, &root, &app.id, "x", body).await;
         assert_problem(&put, 422, "client_id", base);
         assert_eq!(put.body["code"], "client_credentials_required");
     }
-    let put = admin(
+    let put = put_provider(
         &h,
         &root,
-        "PUT",
-        &route,
-        Some(json!({
+        &app.id,
+        "x",
+        json!({
             "enabled": true,
             "api_base": "https://x-api.example/",
             "client_id": "app-client",
             "client_secret": "app-secret"
-        })),
+        }),
     )
     .await;
     assert_eq!(put.status, 200, "{:?}", put.body);
     // Bluesky logs in with the user's app password: no client credentials.
-    let put = admin(
-        &h,
-        &root,
-        "PUT",
-        &format!("/apps/{}/providers/bluesky", app.id),
-        Some(json!({"enabled": true, "api_base": "https://pds.example/"})),
-    )
-    .await;
+    let body = json!({"enabled": true, "api_base": "https://pds.example/"});
+    let put = put_provider(&h, &root, &app.id, "bluesky", body).await;
     assert_eq!(put.status, 200, "{:?}", put.body);
 }
 
@@ -140,7 +127,6 @@ async fn only_the_admin_may_set_a_private_base_the_operator_allowed() {
     let root = admin_token(&h, "admin", &[]);
     let app = h.create_app(Some("https://site.example/"));
     let tenant = admin_token(&h, "app-admin", &[&app.id]);
-    let route = format!("/apps/{}/providers/x", app.id);
     let body = |field: &str, base: &str| json!({"enabled": true, field: base, "client_id": "c", "client_secret": "cs"});
     let allowed = x.uri(); // 127.0.0.1, in HERALD_ALLOWED_PRIVATE_NETS
     for (field, base) in [
@@ -149,10 +135,10 @@ async fn only_the_admin_may_set_a_private_base_the_operator_allowed() {
         ("api_base", "http://localhost:9/"),
         ("api_base", "http://169.254.169.254/"),
     ] {
-        let put = admin(&h, &tenant, "PUT", &route, Some(body(field, base))).await;
+        let put = put_provider(&h, &tenant, &app.id, "x", body(field, base)).await;
         assert_problem(&put, 400, field, base);
     }
-    let put = admin(&h, &tenant, "PUT", &route, Some(body("api_base", &allowed))).await;
+    let put = put_provider(&h, &tenant, &app.id, "x", body("api_base", &allowed)).await;
     assert!(
         put.body["errors"][0]["message"]
             .as_str()
@@ -161,15 +147,15 @@ async fn only_the_admin_may_set_a_private_base_the_operator_allowed() {
         "{:?}",
         put.body
     );
-    let put = admin(&h, &root, "PUT", &route, Some(body("api_base", &allowed))).await;
+    let put = put_provider(&h, &root, &app.id, "x", body("api_base", &allowed)).await;
     assert_eq!(put.status, 200, "{:?}", put.body);
     // Not allowed by the operator: refused for the admin too.
-    let put = admin(
+    let put = put_provider(
         &h,
         &root,
-        "PUT",
-        &route,
-        Some(body("api_base", "http://10.1.2.3/")),
+        &app.id,
+        "x",
+        body("api_base", "http://10.1.2.3/"),
     )
     .await;
     assert_problem(&put, 400, "api_base", "10.1.2.3 by the admin");
@@ -198,17 +184,17 @@ async fn a_call_to_an_app_base_follows_no_redirect() {
     let h = with_x(&x).await;
     let root = admin_token(&h, "admin", &[]);
     let app = h.create_app(Some("https://site.example/"));
-    let put = admin(
+    let put = put_provider(
         &h,
         &root,
-        "PUT",
-        &format!("/apps/{}/providers/x", app.id),
-        Some(json!({
+        &app.id,
+        "x",
+        json!({
             "enabled": true,
             "api_base": own.uri(),
             "client_id": "app-client",
             "client_secret": "app-secret"
-        })),
+        }),
     )
     .await;
     assert_eq!(put.status, 200, "{:?}", put.body);
