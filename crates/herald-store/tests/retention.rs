@@ -4,9 +4,7 @@
 
 use herald_core::{AppId, DeliveryId};
 use herald_store::repo::oauth_states::NewOauthState;
-use herald_store::{
-    AttemptRecord, CreateAction, CreateOutcome, NewDelivery, Store, on_both_databases,
-};
+use herald_store::{AttemptRecord, Store, on_both_databases};
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use std::collections::BTreeSet;
@@ -117,26 +115,7 @@ async fn nonces_past_their_window_are_deleted(store: Store) {
 
 async fn finished_deliveries_lose_attempt_bodies_but_keep_outcomes(store: Store) {
     let a = app(&store).await;
-    let CreateOutcome::Created(record) = store
-        .create_action(CreateAction {
-            app_id: a,
-            uid: "u1".into(),
-            idempotency_key: None,
-            request_hash: "h".into(),
-            payload: serde_json::json!({"v": 1, "action": {"title": "t"}}),
-            deliveries: (0..4)
-                .map(|i| NewDelivery {
-                    connection_id: format!("con_{i}"),
-                    provider: "webhook".into(),
-                    account: format!("acct{i}"),
-                })
-                .collect(),
-        })
-        .await
-        .unwrap()
-    else {
-        panic!("a new action");
-    };
+    let record = common::created(common::action_with(&store, &a, 4, None).await);
     // (state, finished at): old published, old failed, recent published, old queued.
     let shapes = [
         ("published", NOW - 40 * 24 * HOUR),

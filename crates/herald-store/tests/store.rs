@@ -1,11 +1,12 @@
 //! Store tests: each runs on SQLite and on PostgreSQL.
 
+use common::{action_with, created};
 use herald_core::{AppId, DeliveryId, Secret};
 use herald_store::entities::{apps, connections};
 use herald_store::repo::deliveries::ErrorInfo;
 use herald_store::{
-    AttemptRecord, ConnectionUpsert, CreateAction, CreateOutcome, DeliveryState, DeliveryUpdate,
-    NewApp, NewDelivery, Store, now_ms, on_both_databases,
+    AttemptRecord, ConnectionUpsert, CreateOutcome, DeliveryState, DeliveryUpdate, NewApp, Store,
+    now_ms, on_both_databases,
 };
 use sea_orm::EntityTrait;
 use std::collections::HashSet;
@@ -45,33 +46,6 @@ fn conn(app: &AppId, uid: &str, provider_uid: &str, token: &str) -> ConnectionUp
     ConnectionUpsert {
         display_name: Some("Ana".into()),
         ..common::conn(app, uid, provider_uid, token)
-    }
-}
-
-async fn action_with(store: &Store, app: &AppId, n: usize, key: Option<&str>) -> CreateOutcome {
-    store
-        .create_action(CreateAction {
-            app_id: app.clone(),
-            uid: "u1".into(),
-            idempotency_key: key.map(str::to_owned),
-            request_hash: format!("hash-{n}"),
-            payload: serde_json::json!({"action": {"title": "t"}}),
-            deliveries: (0..n)
-                .map(|i| NewDelivery {
-                    connection_id: format!("con_{i}"),
-                    provider: "webhook".into(),
-                    account: format!("acct{i}"),
-                })
-                .collect(),
-        })
-        .await
-        .unwrap()
-}
-
-fn created(o: CreateOutcome) -> herald_store::ActionRecord {
-    match o {
-        CreateOutcome::Created(r) => r,
-        _ => panic!("expected a new action"),
     }
 }
 
