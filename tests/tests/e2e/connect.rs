@@ -2,6 +2,7 @@
 //! form-encoded code exchange, the stored connection, and the refusals
 //! (replayed state, used token, foreign redirect, denied consent).
 
+use crate::messenger_site;
 use herald_e2e::{
     Herald, TestApp, answer, flow_cookie, location_query, messenger_flow, no_redirects,
 };
@@ -64,8 +65,7 @@ async fn a_wrap_flow_connects_windows_live_and_refuses_replays() {
         .expect(1)
         .mount(&wl)
         .await;
-    let h = Herald::builder().messenger_at(&wl.uri()).start().await;
-    let app = h.create_app(Some("https://site.example/"));
+    let (h, app) = messenger_site(&wl).await;
     let token = connect_token(&app, "ana").await;
 
     let r = start(&h, &token, "https://site.example/connected").await;
@@ -165,8 +165,7 @@ async fn a_wrap_flow_connects_windows_live_and_refuses_replays() {
 #[tokio::test]
 async fn a_denied_consent_and_a_foreign_redirect_are_refused() {
     let wl = MockServer::start().await;
-    let h = Herald::builder().messenger_at(&wl.uri()).start().await;
-    let app = h.create_app(Some("https://site.example/"));
+    let (h, app) = messenger_site(&wl).await;
 
     let token = connect_token(&app, "ana").await;
     let r = answer(start(&h, &token, "https://evil.example/steal").await).await;
@@ -219,8 +218,7 @@ async fn a_flow_only_completes_in_the_browser_that_started_it() {
     // Somebody mints a connect token for their own uid and sends the link to
     // a victim: the victim's consent must not connect anything.
     let wl = MockServer::start().await;
-    let h = Herald::builder().messenger_at(&wl.uri()).start().await;
-    let app = h.create_app(Some("https://site.example/"));
+    let (h, app) = messenger_site(&wl).await;
     let token = connect_token(&app, "attacker").await;
     let r = start(&h, &token, "https://site.example/back").await;
     assert_eq!(r.status().as_u16(), 302);
@@ -273,8 +271,7 @@ async fn a_link_completed_by_another_user_connects_nothing_until_the_site_redeem
         .expect(1)
         .mount(&wl)
         .await;
-    let h = Herald::builder().messenger_at(&wl.uri()).start().await;
-    let app = h.create_app(Some("https://site.example/"));
+    let (h, app) = messenger_site(&wl).await;
     let token = connect_token(&app, "attacker").await;
 
     // The victim's browser opens the link, consents and comes back.
@@ -357,8 +354,7 @@ fn cookie_name_for(flow_state: &str) -> String {
 async fn a_planted_flow_cookie_is_never_adopted() {
     // Cookie fixation: the browser arrives with a value somebody else knows.
     let wl = MockServer::start().await;
-    let h = Herald::builder().messenger_at(&wl.uri()).start().await;
-    let app = h.create_app(Some("https://site.example/"));
+    let (h, app) = messenger_site(&wl).await;
     let planted = "PLANTEDPLANTEDPLANTEDPLANTEDPLANTEDPLANTED0";
     assert_eq!(planted.len(), 43);
     let token = connect_token(&app, "ana").await;
@@ -398,8 +394,7 @@ async fn a_planted_flow_cookie_is_never_adopted() {
 #[tokio::test]
 async fn only_the_cookie_name_of_the_public_urls_scheme_is_accepted() {
     let wl = MockServer::start().await;
-    let h = Herald::builder().messenger_at(&wl.uri()).start().await;
-    let app = h.create_app(Some("https://site.example/"));
+    let (h, app) = messenger_site(&wl).await;
     let r = start(
         &h,
         &connect_token(&app, "ana").await,
@@ -438,8 +433,7 @@ async fn flows_in_two_tabs_both_complete() {
             .mount(&wl)
             .await;
     }
-    let h = Herald::builder().messenger_at(&wl.uri()).start().await;
-    let app = h.create_app(Some("https://site.example/"));
+    let (h, app) = messenger_site(&wl).await;
     // One browser: both flows start before either finishes, and the browser
     // sends every cookie it holds on each callback.
     let mut tabs = Vec::new();

@@ -23,6 +23,16 @@ async fn with_x(x: &MockServer) -> Herald {
         .await
 }
 
+/// An app's X settings: its own API base and its own client credentials.
+fn with_own_client(api_base: &str) -> Value {
+    json!({
+        "enabled": true,
+        "api_base": api_base,
+        "client_id": "app-client",
+        "client_secret": "app-secret"
+    })
+}
+
 /// Imports an X connection for `ana`; `expired` makes the next publish refresh.
 async fn connect_x(app: &TestApp, expired: bool) {
     let mut body = json!({
@@ -105,12 +115,7 @@ async fn an_app_base_needs_the_apps_own_client_id() {
         &root,
         &app.id,
         "x",
-        json!({
-            "enabled": true,
-            "api_base": "https://x-api.example/",
-            "client_id": "app-client",
-            "client_secret": "app-secret"
-        }),
+        with_own_client("https://x-api.example/"),
     )
     .await;
     assert_eq!(put.status, 200, "{:?}", put.body);
@@ -184,19 +189,7 @@ async fn a_call_to_an_app_base_follows_no_redirect() {
     let h = with_x(&x).await;
     let root = admin_token(&h, "admin", &[]);
     let app = h.create_app(Some("https://site.example/"));
-    let put = put_provider(
-        &h,
-        &root,
-        &app.id,
-        "x",
-        json!({
-            "enabled": true,
-            "api_base": own.uri(),
-            "client_id": "app-client",
-            "client_secret": "app-secret"
-        }),
-    )
-    .await;
+    let put = put_provider(&h, &root, &app.id, "x", with_own_client(&own.uri())).await;
     assert_eq!(put.status, 200, "{:?}", put.body);
     connect_x(&app, false).await;
     let done = publish_to_x(&app).await;

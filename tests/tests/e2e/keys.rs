@@ -3,7 +3,7 @@
 //! server keeps publishing (it reloads the key files), the old key can then
 //! be dropped, and the raw SQLite files never hold a token in clear.
 
-use crate::{connect_messenger, link_activity_body, publish_link};
+use crate::{connect_messenger, link_activity_body, messenger_site, publish_link};
 use herald_e2e::{Herald, e2e_database};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
@@ -20,8 +20,7 @@ async fn rotating_the_master_key_keeps_a_running_server_publishing() {
         .expect(3)
         .mount(&wl)
         .await;
-    let mut herald = Herald::builder().messenger_at(&wl.uri()).start().await;
-    let app = herald.create_app(Some("https://site.example/"));
+    let (mut herald, app) = messenger_site(&wl).await;
     connect_messenger(&app, "ana", "tok-1").await;
     assert_eq!(
         publish_link(&app).await["deliveries"][0]["state"],

@@ -64,6 +64,18 @@ pub fn link_activity_body() -> Value {
     })
 }
 
+/// A server with Windows Live at `wl`, and an app of https://site.example/.
+pub async fn messenger_site(
+    wl: &wiremock::MockServer,
+) -> (herald_e2e::Herald, herald_e2e::TestApp) {
+    let h = herald_e2e::Herald::builder()
+        .messenger_at(&wl.uri())
+        .start()
+        .await;
+    let app = h.create_app(Some("https://site.example/"));
+    (h, app)
+}
+
 /// A server whose Windows Live (at `wl`) answers 401 to a publish with
 /// `tok-old` and refuses the refresh (`refresh_token_expired`), an app of
 /// https://site.example/ where ana holds a connection with `tok-old`, and
@@ -84,11 +96,7 @@ pub async fn a_refused_refresh(
         )
         .mount(wl)
         .await;
-    let h = herald_e2e::Herald::builder()
-        .messenger_at(&wl.uri())
-        .start()
-        .await;
-    let app = h.create_app(Some("https://site.example/"));
+    let (h, app) = messenger_site(wl).await;
     connect_messenger(&app, "ana", "tok-old").await;
     let done = publish_link(&app).await;
     (h, app, done)

@@ -1,7 +1,9 @@
 //! Windows Live end to end: exact request format, retries, Retry-After, token
 //! refresh on `{"Code":412}`, share mode.
 
-use crate::{connect_messenger, link_action, link_activity_body, outcomes, publish_link};
+use crate::{
+    connect_messenger, link_action, link_activity_body, messenger_site, outcomes, publish_link,
+};
 use herald_e2e::{Herald, messenger_flow, no_redirects};
 use serde_json::json;
 use std::time::Duration;
@@ -30,8 +32,7 @@ async fn publishes_a_custom_activity_in_the_documented_format() {
         .expect(1)
         .mount(&wl)
         .await;
-    let herald = Herald::builder().messenger_at(&wl.uri()).start().await;
-    let app = herald.create_app(Some("https://site.example/"));
+    let (_herald, app) = messenger_site(&wl).await;
     connect_messenger(&app, "ana", "tok-1").await;
 
     let a = app
@@ -74,8 +75,7 @@ async fn retries_503_twice_then_publishes() {
         .expect(1)
         .mount(&wl)
         .await;
-    let herald = Herald::builder().messenger_at(&wl.uri()).start().await;
-    let app = herald.create_app(Some("https://site.example/"));
+    let (_herald, app) = messenger_site(&wl).await;
     connect_messenger(&app, "ana", "tok-1").await;
 
     let done = publish_link(&app).await;
@@ -100,8 +100,7 @@ async fn honours_retry_after_on_429() {
         .with_priority(2)
         .mount(&wl)
         .await;
-    let herald = Herald::builder().messenger_at(&wl.uri()).start().await;
-    let app = herald.create_app(Some("https://site.example/"));
+    let (_herald, app) = messenger_site(&wl).await;
     connect_messenger(&app, "ana", "tok-1").await;
 
     let done = publish_link(&app).await;
@@ -153,8 +152,7 @@ async fn an_expired_token_is_refreshed_and_the_post_retried() {
         .expect(1)
         .mount(&wl)
         .await;
-    let herald = Herald::builder().messenger_at(&wl.uri()).start().await;
-    let app = herald.create_app(Some("https://site.example/"));
+    let (herald, app) = messenger_site(&wl).await;
     connect_messenger(&app, "ana", "tok-old").await;
 
     let a = app
@@ -364,8 +362,7 @@ async fn a_rejected_post_fails_with_the_networks_message() {
         .expect(1)
         .mount(&wl)
         .await;
-    let herald = Herald::builder().messenger_at(&wl.uri()).start().await;
-    let app = herald.create_app(Some("https://site.example/"));
+    let (_herald, app) = messenger_site(&wl).await;
     connect_messenger(&app, "ana", "tok-1").await;
     let a = app
         .post(
