@@ -1,4 +1,4 @@
-//! Gigya error codes (shared/research/gigya.md §3) and the one mapping from a
+//! Gigya error codes (from Gigya's published error-code list) and the one mapping from a
 //! code to its message and HTTP-ish status. `statusCode` is the code's first
 //! three digits.
 
