@@ -36,6 +36,7 @@ on_both_databases!(
     concurrent_redeems_connect_once,
     redeem_and_import_respect_the_cap_per_provider,
     unredeemed_connections_are_listed_after_their_code_expired,
+    a_rotation_leaves_a_token_being_refreshed_to_the_refresh,
 );
 
 async fn app(store: &Store) -> AppId {
@@ -1159,22 +1160,46 @@ async fn pending_connections_are_redeemed_once_for_their_app_and_uid(store: Stor
     assert_ne!(raw[0].code_hash, code, "only a hash is stored");
     assert!(store.connections_of(&a, "u1").await.unwrap().is_empty());
 
-    for (app_id, uid, code, at) in [
-        (&a, "u1", "not-a-code", now),
-        (&a, "u2", code.as_str(), now),
-        (&other_app, "u1", code.as_str(), now),
-        (&a, "u1", code.as_str(), now + 600_000),
-    ] {
+    let not_found = |r: Redeemed| matches!(r, Redeemed::NotFound);
+    assert!(not_found(
+        store
+            .redeem_pending_connections(&a, "u1", "not-a-code", now, 20)
+            .await
+            .unwrap()
+    ));
+    // Expired: not found.
+    assert!(not_found(
+        store
+            .redeem_pending_connections(&a, "u1", &code, now + 600_000, 20)
+            .await
+            .unwrap()
+    ));
+    // Presented for another uid or by another app: not found, and burned, so
+    // the code cannot be redeemed later by whoever sent the link (the rows
+    // go to the sweep, which revokes their tokens).
+    for (app_id, uid) in [(&a, "u2"), (&other_app, "u1")] {
+        let burned = store
+            .create_pending_connections(vec![conn(&a, "u1", "cid-9", "tok-9")], now, 600_000)
+            .await
+            .unwrap();
+        assert!(not_found(
+            store
+                .redeem_pending_connections(app_id, uid, &burned, now, 20)
+                .await
+                .unwrap()
+        ));
         assert!(
-            matches!(
+            not_found(
                 store
-                    .redeem_pending_connections(app_id, uid, code, at, 20)
+                    .redeem_pending_connections(&a, "u1", &burned, now + 1, 20)
                     .await
-                    .unwrap(),
-                Redeemed::NotFound
+                    .unwrap()
             ),
-            "{uid} {code} {at}"
+            "a code presented for {uid} of another app or user is burned"
         );
+        let swept = store.unredeemed_connections(now, 10).await.unwrap();
+        assert_eq!(swept.len(), 1, "the burned flow is the sweep's at once");
+        assert!(store.delete_pending_connection(&swept[0].id).await.unwrap());
     }
     let Redeemed::Connected(got) = store
         .redeem_pending_connections(&a, "u1", &code, now + 1, 20)
@@ -1373,5 +1398,63 @@ async fn unredeemed_connections_are_listed_after_their_code_expired(store: Store
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+/// A rotation pass must not re-encrypt the refresh token a refresh is working
+/// on: the refresh records its outcome only if the stored value is still the
+/// one it started from, so a rewritten value would throw away the network's
+/// newly rotated token (and the old one is dead at the network).
+async fn a_rotation_leaves_a_token_being_refreshed_to_the_refresh(store: Store) {
+    use herald_store::{RefreshOutcome, SecretBox, generate_master_key};
+    let (k1, k2) = (generate_master_key(), generate_master_key());
+    let store = store.with_secrets(SecretBox::new(&k1, &[]).unwrap());
+    let a = app(&store).await;
+    let row = store
+        .upsert_connection(conn(&a, "u1", "cid-1", "old"))
+        .await
+        .unwrap();
+    let id = row.connection_id();
+    assert!(
+        store
+            .take_refresh_lease(&id, "node-a", 60_000)
+            .await
+            .unwrap()
+    );
+    let started_from = row.refresh_token_enc.clone();
+
+    let rotated = store.with_secrets(SecretBox::new(&k2, &[k1]).unwrap());
+    let report = rotated.reencrypt_all().await.unwrap();
+    assert!(report.changed_meanwhile >= 1, "{report:?}");
+
+    let fresh = herald_core::Credential {
+        access_token: Some(Secret::new("new")),
+        refresh_token: Some(Secret::new("new-refresh")),
+        ..store.credential(&row).unwrap()
+    };
+    assert!(
+        rotated
+            .finish_refresh(
+                &id,
+                "node-a",
+                started_from.as_deref(),
+                RefreshOutcome::Refreshed(&fresh)
+            )
+            .await
+            .unwrap(),
+        "the refresh's outcome is recorded"
+    );
+    // Once the refresh is done, the next pass rotates what it stored.
+    let again = rotated.reencrypt_all().await.unwrap();
+    assert_eq!(again.changed_meanwhile, 0, "{again:?}");
+    let now_row = rotated.connection(&id).await.unwrap().unwrap();
+    assert_eq!(
+        rotated.credential(&now_row).unwrap().refresh_token,
+        Some(Secret::new("new-refresh"))
+    );
+    let k2_only = store.with_secrets(SecretBox::new(&k2, &[]).unwrap());
+    assert!(
+        k2_only.credential(&now_row).is_ok(),
+        "everything is under the new key"
     );
 }

@@ -11,6 +11,7 @@ use crate::{ConnectionUpsert, Place, Store, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use herald_core::{AppId, Credential};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     TransactionTrait,
@@ -106,7 +107,18 @@ impl Store {
             .exec_with_returning(&txn)
             .await?;
         if rows.is_empty() {
-            txn.rollback().await?;
+            // A live code presented for another uid or app is burned: the
+            // site did not expect whoever finished that flow, and a code that
+            // stayed valid after the site turned it down could still be
+            // redeemed by whoever sent the link. Its rows go to the sweep,
+            // which revokes their tokens.
+            pending_connections::Entity::update_many()
+                .col_expr(P::CodeExpiresAt, Expr::value(0i64))
+                .filter(P::CodeHash.eq(code_hash(code)))
+                .filter(P::CodeExpiresAt.gt(now))
+                .exec(&txn)
+                .await?;
+            txn.commit().await?;
             return Ok(Redeemed::NotFound);
         }
         rows.sort_by(|a, b| a.id.cmp(&b.id));

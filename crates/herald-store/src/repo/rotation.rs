@@ -6,9 +6,9 @@
 //! never overwritten.
 
 use crate::crypto::BOUND_VERSION;
-use crate::{Place, Store, StoreError};
+use crate::{Place, Store, StoreError, now_ms};
 use sea_orm::ConnectionTrait;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Order, Query};
 use std::collections::BTreeMap;
 
 /// Every encrypted column, as (table, primary key, column). A new encrypted
@@ -143,12 +143,24 @@ impl Store {
                     continue;
                 };
                 let fresh = self.secrets().encrypt(plain.expose(), place);
-                let u = Query::update()
+                let mut u = Query::update()
                     .table(Alias::new(table))
                     .value(Alias::new(column), fresh)
                     .and_where(Expr::col(Alias::new(pk)).eq(id.clone()))
                     .and_where(Expr::col(Alias::new(column)).eq(old))
                     .to_owned();
+                if table == "connections" {
+                    // A refresh in flight records its outcome only if the
+                    // stored token is still the one it started from: leave
+                    // the row to it (counted as changed meanwhile; the next
+                    // pass rotates it).
+                    let lease = Expr::col(Alias::new("refresh_lease_until"));
+                    u.cond_where(
+                        Condition::any()
+                            .add(lease.clone().is_null())
+                            .add(lease.lt(now_ms())),
+                    );
+                }
                 if self.db().execute(&u).await?.rows_affected() == 1 {
                     done += 1;
                 } else {
