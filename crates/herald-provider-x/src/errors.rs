@@ -236,7 +236,7 @@ pub fn retry_after(headers: &HeaderMap, now: OffsetDateTime) -> Option<Duration>
 /// measured from `now`; a time in the past is zero.
 pub fn parse_rate_limit_reset(value: &str, now: OffsetDateTime) -> Option<Duration> {
     let secs = value.trim().parse::<i64>().ok()?;
-    let d = secs - now.unix_timestamp();
+    let d = secs.saturating_sub(now.unix_timestamp());
     Some(Duration::from_secs(d.max(0) as u64))
 }
 
@@ -486,5 +486,15 @@ mod tests {
             message: "m".into(),
         };
         assert_eq!(redact(e.clone(), ""), e);
+    }
+
+    #[test]
+    fn a_rate_limit_reset_from_a_hostile_server_does_not_overflow() {
+        let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        assert_eq!(
+            parse_rate_limit_reset("-9223372036854775808", now),
+            Some(Duration::ZERO)
+        );
+        assert!(parse_rate_limit_reset("9223372036854775807", now).is_some());
     }
 }

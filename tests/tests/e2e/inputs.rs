@@ -20,24 +20,16 @@ fn details(a: &Answer) -> String {
 
 // ------------------------------------------------------------ read deadline
 
-#[tokio::test]
-async fn a_trickled_body_is_cut_off_at_the_read_deadline() {
-    let deadline = Duration::from_secs(1);
-    let h = Herald::builder()
-        .env("HERALD_HTTP__BODY_TIMEOUT_SECONDS", "1")
-        .start()
-        .await;
-    let app = h.create_app(None);
-    let addr = h.base.trim_start_matches("http://").to_owned();
-    let head = format!(
-        "POST /v1/actions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{",
-        app.token()
-    );
-    // The attacker: headers at once, then one byte of body at a time, until
-    // the server answers or closes. The reader thread reports the end.
-    let limit = deadline * 5;
-    let (answer, elapsed) = tokio::task::spawn_blocking(move || {
+/// Sends `head` at once and then `piece` every 200 ms, until the server
+/// answers and closes or `limit` passes; returns what the server sent (`None`
+/// when it never closed) and how long it took.
+async fn trickle(
+    addr: String,
+    head: String,
+    piece: &'static [u8],
+    limit: Duration,
+) -> (Option<Vec<u8>>, Duration) {
+    tokio::task::spawn_blocking(move || {
         let mut stream = TcpStream::connect(&addr).expect("connect");
         stream.write_all(head.as_bytes()).expect("head");
         let started = Instant::now();
@@ -55,23 +47,73 @@ async fn a_trickled_body_is_cut_off_at_the_read_deadline() {
                 Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() < limit => {
                     // A refused write means the server closed: the reader
                     // reports next.
-                    let _ = stream.write_all(b" ");
+                    let _ = stream.write_all(piece);
                 }
                 Err(_) => return (None, started.elapsed()),
             }
         }
     })
     .await
-    .expect("client thread");
-    let got = answer.unwrap_or_else(|| {
-        panic!("the trickling request was still open after {elapsed:?} (deadline {deadline:?})")
-    });
-    let text = String::from_utf8_lossy(&got);
-    assert!(
-        text.is_empty() || text.starts_with("HTTP/1.1 408"),
-        "expected 408 or a closed connection, got {text:?}"
-    );
-    assert!(elapsed < limit, "{elapsed:?}");
+    .expect("client thread")
+}
+
+#[tokio::test]
+async fn a_trickled_body_is_cut_off_at_the_read_deadline() {
+    let deadline = Duration::from_secs(1);
+    let h = Herald::builder()
+        .env("HERALD_HTTP__BODY_TIMEOUT_SECONDS", "1")
+        .start()
+        .await;
+    let app = h.create_app(None);
+    let addr = h.base.trim_start_matches("http://").to_owned();
+    let limit = deadline * 5;
+    let head = |auth: bool, framing: &str| {
+        let auth = if auth {
+            format!("Authorization: Bearer {}\r\n", app.token())
+        } else {
+            String::new()
+        };
+        format!(
+            "POST /v1/actions HTTP/1.1\r\nHost: {addr}\r\n{auth}\
+             Content-Type: application/json\r\n{framing}\r\n"
+        )
+    };
+    // The attacker: headers at once, then the body a byte at a time. With a
+    // length, and chunked (actix drains an unread chunked body without any
+    // timer, so the connection must be closed, not drained); and chunked to
+    // a request refused before its body is read (401), which must not hold
+    // the connection either.
+    for (name, head, piece, answers) in [
+        (
+            "content-length",
+            head(true, "Content-Length: 100000\r\n") + "{",
+            &b" "[..],
+            "HTTP/1.1 408",
+        ),
+        (
+            "chunked",
+            head(true, "Transfer-Encoding: chunked\r\n") + "1\r\n{\r\n",
+            &b"1\r\n \r\n"[..],
+            "HTTP/1.1 408",
+        ),
+        (
+            "chunked, refused unread",
+            head(false, "Transfer-Encoding: chunked\r\n") + "1\r\n{\r\n",
+            &b"1\r\n \r\n"[..],
+            "HTTP/1.1 401",
+        ),
+    ] {
+        let (answer, elapsed) = trickle(addr.clone(), head, piece, limit).await;
+        let got = answer.unwrap_or_else(|| {
+            panic!("{name}: the trickling request was still open after {elapsed:?} (deadline {deadline:?})")
+        });
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            text.is_empty() || text.starts_with(answers),
+            "{name}: expected {answers} or a closed connection, got {text:?}"
+        );
+        assert!(elapsed < limit, "{name}: {elapsed:?}");
+    }
 
     // A body sent at once is still read.
     let a = app
