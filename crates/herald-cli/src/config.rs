@@ -51,13 +51,29 @@ pub struct DatabaseUrl(pub String);
 impl DatabaseUrl {
     /// The URL without its password, for messages.
     pub fn redacted(&self) -> String {
-        match url::Url::parse(&self.0) {
-            Ok(mut u) if u.password().is_some() => {
-                let _ = u.set_password(Some("***"));
-                u.to_string()
-            }
-            _ => self.0.clone(),
+        let Ok(mut u) = url::Url::parse(&self.0) else {
+            // Nothing of a URL that does not parse is known to be harmless.
+            return "***".into();
+        };
+        if u.password().is_some() {
+            let _ = u.set_password(Some("***"));
         }
+        // sqlx also takes the password as a query parameter.
+        if u.query_pairs().any(|(k, _)| k == "password") {
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if k == "password" {
+                        "***".into()
+                    } else {
+                        v.into_owned()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            u.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        u.to_string()
     }
 }
 
@@ -110,6 +126,25 @@ impl Config {
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment::Jail's closure type
 mod tests {
+    #[test]
+    fn a_database_password_is_hidden_wherever_the_url_holds_it() {
+        for (url, secret) in [
+            ("postgres://herald:pw-1@db/herald", "pw-1"),
+            (
+                "postgres://herald@db/herald?sslmode=require&password=pw-2",
+                "pw-2",
+            ),
+            ("not a url with pw-3", "pw-3"),
+        ] {
+            let shown = format!("{:?}", DatabaseUrl(url.into()));
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert_eq!(
+            DatabaseUrl("sqlite:///data/herald.db".into()).redacted(),
+            "sqlite:///data/herald.db"
+        );
+    }
+
     use super::*;
 
     #[test]

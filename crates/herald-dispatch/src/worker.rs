@@ -235,7 +235,8 @@ impl Dispatcher {
         };
         let trusted =
             settings::operator_api_base(provider, self.inner.providers.get(provider.id()));
-        if base.origin() != trusted.origin() {
+        let foreign = base.origin() != trusted.origin();
+        if foreign {
             settings::check_address("url", &base, &self.inner.policy).await?;
         }
         // Registrations are keyed by the server's origin (what connect flows
@@ -245,15 +246,23 @@ impl Dispatcher {
         http.consent_base = Some(base);
         // The address came from a user: the SSRF-guarded client only.
         http.client = http.guarded.clone();
-        if provider.oauth().is_some_and(|o| o.per_instance)
-            && let Some(c) = self
+        if provider.oauth().is_some_and(|o| o.per_instance) {
+            // The operator's client, if one is configured, belongs to the
+            // operator's server: another server gets only the client Herald
+            // registered there.
+            if foreign {
+                http.settings.client_id = None;
+                http.settings.client_secret = None;
+            }
+            if let Some(c) = self
                 .inner
                 .store
                 .oauth_client(app, provider.id(), &origin)
                 .await?
-        {
-            http.settings.client_id = Some(c.client_id);
-            http.settings.client_secret = Some(c.client_secret);
+            {
+                http.settings.client_id = Some(c.client_id);
+                http.settings.client_secret = Some(c.client_secret);
+            }
         }
         Ok(http)
     }

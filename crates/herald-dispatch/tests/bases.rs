@@ -22,6 +22,7 @@ on_both_databases!(
     a_stored_app_base_gets_no_operator_credentials,
     a_stored_bluesky_pds_on_a_private_address_is_never_called,
     a_disabled_apps_delivery_fails_unsent_and_publishes_after_a_redrive,
+    an_instance_without_a_registration_gets_no_operator_client,
 );
 
 const OPERATOR_SECRET: &str = "operator-secret-1";
@@ -286,4 +287,36 @@ async fn settled(store: &Store, id: &str) -> herald_store::entities::deliveries:
         assert!(Instant::now() < until, "still {:?}", row.state());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A Mastodon connection's calls go to the instance the user named; an
+/// operator's `[providers.mastodon]` client is for the operator's own server
+/// only, so an instance Herald has no registration at gets no client secret.
+async fn an_instance_without_a_registration_gets_no_operator_client(store: Store) {
+    let operator = MockServer::start().await;
+    let d = common::dispatcher_with(
+        &store,
+        DispatchConfig::default(),
+        common::providers(
+            "mastodon",
+            common::operator_entry(&operator, "operator-client", Some(OPERATOR_SECRET)),
+        ),
+        OutboundPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]),
+    );
+    let app = common::new_app(&store, None).await;
+    let conn = store
+        .upsert_connection(herald_store::ConnectionUpsert {
+            url: Some("http://127.0.0.1:9/".into()),
+            ..common::account(&app, "ana", "mastodon", "1", "tok")
+        })
+        .await
+        .unwrap();
+    let p = d.registry().get("mastodon").unwrap().clone();
+    let http = d.http_ctx_for_connection(p.as_ref(), &conn).await.unwrap();
+    assert_eq!(http.api_base.as_str(), "http://127.0.0.1:9/");
+    assert!(
+        http.settings.client_secret.is_none(),
+        "the operator's secret stays home"
+    );
+    assert!(http.settings.client_id.is_none());
 }
