@@ -11,6 +11,7 @@ pub mod oauth2;
 pub mod outbound;
 pub mod provider;
 pub mod secret;
+pub mod telemetry;
 pub mod template;
 pub mod text;
 pub mod times;

@@ -5,6 +5,7 @@
 //! outcome; the [`policy`] module decides what each provider error means.
 
 pub mod config;
+pub mod handoff;
 pub mod payload;
 pub mod pending;
 pub mod policy;
@@ -14,6 +15,7 @@ mod settings;
 mod worker;
 
 pub use config::{DispatchConfig, ProviderEntry, ProvidersConfig};
+pub use handoff::{HandOff, HandOffAction, HandOffDelivery};
 pub use payload::{ActionPayload, PAYLOAD_VERSION, PayloadError, ProviderChoice};
 pub use pending::sweep_unredeemed;
 pub use refresh::RefreshReason;

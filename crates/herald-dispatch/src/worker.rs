@@ -274,7 +274,13 @@ impl Dispatcher {
     /// Starts deliveries that were just committed, without waiting for the
     /// poller. If this node is busy they wait for a free slot; if it stops
     /// first, the poller (here or on another node) finds them.
-    pub fn hand_off(&self, ids: Vec<DeliveryId>) {
+    pub fn hand_off(&self, handoff: crate::HandOff) {
+        self.hand_off_ids(handoff.deliveries.into_iter().map(|d| d.id).collect());
+    }
+
+    /// Starts deliveries known only by id (a redrive): the worker reads the
+    /// action back.
+    pub fn hand_off_ids(&self, ids: Vec<DeliveryId>) {
         for id in ids {
             let this = self.clone();
             tokio::spawn(async move {

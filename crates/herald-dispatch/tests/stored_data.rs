@@ -70,7 +70,7 @@ async fn deliver(
     };
     let id = DeliveryId::from_stored(record.deliveries[0].id.clone());
     let d = dispatcher(store, mock);
-    d.hand_off(vec![id.clone()]);
+    d.hand_off_ids(vec![id.clone()]);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let row = store.delivery(&id).await.unwrap().unwrap();

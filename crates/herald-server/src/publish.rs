@@ -4,7 +4,7 @@
 
 use crate::AppState;
 use herald_core::UserAction;
-use herald_dispatch::{ActionPayload, ProviderChoice};
+use herald_dispatch::{ActionPayload, HandOff, ProviderChoice};
 use herald_store::entities::apps;
 use herald_store::{ActionRecord, CreateAction, CreateOutcome, NewDelivery, StoreError};
 use std::collections::BTreeMap;
@@ -137,6 +137,7 @@ pub async fn accept(
     app: &apps::Model,
     mut input: PublishInput,
 ) -> Result<Accepted, PublishError> {
+    let started = Instant::now();
     // Saved templates add no links of their own: their hrefs are the
     // action's (`title` links to `link_back`), checked here.
     check_domains(app, &input.action)?;
@@ -160,8 +161,8 @@ pub async fn accept(
     let payload = ActionPayload {
         action: input.action,
         per_provider,
-    }
-    .to_stored();
+    };
+    let stored = payload.to_stored();
     let outcome = state
         .store
         .create_action(CreateAction {
@@ -169,16 +170,14 @@ pub async fn accept(
             uid: input.uid,
             idempotency_key: input.idempotency_key,
             request_hash: input.request_hash,
-            payload,
+            payload: stored,
             deliveries,
         })
         .await?;
     match outcome {
         CreateOutcome::Created(record) => {
-            state
-                .dispatcher
-                .hand_off(record.deliveries.iter().map(|d| d.delivery_id()).collect());
-            metrics::counter!("herald_actions_accepted_total").increment(1);
+            state.dispatcher.hand_off(HandOff::new(&record, payload));
+            herald_core::telemetry::accepted(started.elapsed().as_secs_f64());
             Ok(Accepted {
                 record,
                 replayed: false,

@@ -41,6 +41,10 @@ pub struct Store {
     db: DatabaseConnection,
     /// Swappable, so a running node can load rotated keys.
     secrets: Arc<std::sync::RwLock<Arc<SecretBox>>>,
+    /// SQLite has one writer: the hot write paths (group commits, claims)
+    /// queue here, in order, instead of sleeping in SQLite's busy handler.
+    /// `None` on PostgreSQL, where writers run in parallel.
+    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Store {
@@ -65,9 +69,12 @@ impl Store {
             opts.max_connections(32);
         }
         let db = Database::connect(opts).await?;
+        let write_gate = (db.get_database_backend() == DbBackend::Sqlite)
+            .then(|| Arc::new(tokio::sync::Mutex::new(())));
         Ok(Store {
             db,
             secrets: Arc::new(std::sync::RwLock::new(Arc::new(secrets))),
+            write_gate,
         })
     }
 
@@ -76,6 +83,7 @@ impl Store {
         Store {
             db: self.db.clone(),
             secrets: Arc::new(std::sync::RwLock::new(Arc::new(secrets))),
+            write_gate: self.write_gate.clone(),
         }
     }
 
@@ -100,6 +108,14 @@ impl Store {
             Ok(())
         } else {
             Err(format!("{} migrations pending", pending.len()))
+        }
+    }
+
+    /// Held across one write transaction on a hot path (see `write_gate`).
+    pub async fn write_gate(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.write_gate {
+            Some(g) => Some(g.clone().lock_owned().await),
+            None => None,
         }
     }
 

@@ -184,7 +184,7 @@ async fn redrive(
     .await?;
     // Read before the hand-off so the answer shows the state the redrive set.
     let d = state.store.delivery(&did).await?.ok_or_else(not_found)?;
-    state.dispatcher.hand_off(vec![did.clone()]);
+    state.dispatcher.hand_off_ids(vec![did.clone()]);
     Ok(HttpResponse::Ok().json(DeliveryView::new(&d, None)))
 }
 
