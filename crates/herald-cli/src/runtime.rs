@@ -279,9 +279,18 @@ pub async fn open_store(cfg: &Config) -> Result<Store> {
 
 pub async fn serve(cfg: Config, with_api: bool) -> Result<()> {
     let store = open_store(&cfg).await?;
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .ok();
+    let metrics = install_metrics();
+    // Histogram samples pile up in the recorder until a scrape or an upkeep
+    // drains them: without a scraper, memory would grow with every attempt.
+    let upkeep = metrics.clone().map(|handle| {
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                ticker.tick().await;
+                handle.run_upkeep();
+            }
+        })
+    });
     let dispatcher = Dispatcher::new(
         store.clone(),
         ProviderRegistry::builtin(),
@@ -290,6 +299,13 @@ pub async fn serve(cfg: Config, with_api: bool) -> Result<()> {
         OutboundPolicy::new(cfg.allowed_private_nets.clone()),
     )
     .map_err(anyhow::Error::msg)?;
+    // Every series is listed from start, zero-valued, for every provider.
+    let providers: Vec<&str> = dispatcher.registry().ids().collect();
+    herald_core::telemetry::describe_and_zero(&providers);
+    let queue_gauges = herald_dispatch::queue_gauges::start(
+        store.clone(),
+        herald_dispatch::queue_gauges::QUEUE_GAUGES_EVERY,
+    );
     let poller = dispatcher.start();
     // Retention runs on every node, API or worker-only, whatever the worker
     // count: nonces and JWT ids must be purged even where nothing is sent.
@@ -327,10 +343,31 @@ pub async fn serve(cfg: Config, with_api: bool) -> Result<()> {
         .await;
     poller.abort();
     retention.abort();
+    queue_gauges.abort();
+    if let Some(u) = upkeep {
+        u.abort();
+    }
     if let Some(w) = key_watch {
         w.abort();
     }
     Ok(())
+}
+
+/// Installs the Prometheus recorder, with buckets for the histogram series.
+/// `None` when a recorder is already installed (then `/metrics` answers 404).
+fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    let mut builder = PrometheusBuilder::new();
+    for (name, buckets) in herald_core::telemetry::histogram_buckets() {
+        builder = match builder.set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets) {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(error = %e, "metrics buckets refused");
+                return None;
+            }
+        };
+    }
+    builder.install_recorder().ok()
 }
 
 /// How often a node re-reads file-managed master keys.

@@ -20,10 +20,57 @@ pub const RATE_LIMIT_WAITS: &str = "herald_rate_limit_waits_total";
 pub const API_RATE_LIMITED: &str = "herald_api_rate_limited_total";
 pub const DATABASE_ERRORS: &str = "herald_database_errors_total";
 
+/// Every series above. `/metrics` lists each of them from start (the
+/// end-to-end metrics test reads this list); a new constant must be added here,
+/// which the unit test below enforces.
+pub const ALL: &[&str] = &[
+    HTTP_REQUESTS,
+    ACCEPT_SECONDS,
+    ACTIONS_ACCEPTED,
+    COMMIT_BATCH_SIZE,
+    DELIVERIES,
+    PUBLISH_SECONDS,
+    QUEUE_DEPTH,
+    OLDEST_DUE_SECONDS,
+    BREAKER_STATE,
+    REFRESHES,
+    RATE_LIMIT_WAITS,
+    API_RATE_LIMITED,
+    DATABASE_ERRORS,
+];
+
+/// The route label of a request no route matched (so a scan of random paths
+/// cannot create one series per path).
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+/// The publish route, whose success series is zeroed at start so a rate of
+/// accepted publishes reads 0, not "no data", on a fresh node.
+pub const PUBLISH_ROUTE: &str = "/v1/actions";
+
+/// Histogram buckets (seconds) of the latency series: from well under a
+/// millisecond (a group commit on SQLite) to the 20 s HTTP timeout.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0,
+];
+/// Histogram buckets of commit batch sizes (items per transaction).
+pub const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
+/// The histogram series and their buckets, for the Prometheus exporter
+/// (without buckets it would export summaries, which cannot be summed across
+/// nodes).
+pub fn histogram_buckets() -> [(&'static str, &'static [f64]); 3] {
+    [
+        (ACCEPT_SECONDS, LATENCY_BUCKETS),
+        (PUBLISH_SECONDS, LATENCY_BUCKETS),
+        (COMMIT_BATCH_SIZE, BATCH_BUCKETS),
+    ]
+}
+
 /// Outcomes a delivery attempt is counted under.
 pub const DELIVERY_OUTCOMES: &[&str] = &["published", "retry", "failed", "unknown", "deferred"];
-/// Delivery states the queue-depth gauge reports.
-pub const QUEUE_STATES: &[&str] = &["queued", "sending", "published", "failed", "unknown"];
+/// Delivery states the queue-depth gauge reports: the live ones. Finished
+/// deliveries stay in the table by the million; counting them would make the
+/// gauge's query grow with history.
+pub const QUEUE_STATES: &[&str] = &["queued", "sending"];
 /// What a group commit wrote: accepted actions, or attempt outcomes.
 pub const COMMIT_KINDS: &[&str] = &["accept", "outcome"];
 /// Refresh outcomes.
@@ -75,6 +122,7 @@ pub fn describe_and_zero(providers: &[&str]) {
     );
     describe_counter!(DATABASE_ERRORS, "Database operations that failed");
 
+    counter!(HTTP_REQUESTS, "route" => PUBLISH_ROUTE, "status" => "202").absolute(0);
     counter!(ACTIONS_ACCEPTED).absolute(0);
     counter!(API_RATE_LIMITED).absolute(0);
     counter!(DATABASE_ERRORS).absolute(0);
@@ -148,4 +196,37 @@ pub fn api_rate_limited() {
 
 pub fn database_error() {
     counter!(DATABASE_ERRORS).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ALL;
+
+    /// Every `pub const NAME: &str = "herald_…"` of this file is in [`ALL`],
+    /// once: read from the source, so a new series cannot be forgotten.
+    #[test]
+    fn all_lists_every_series_constant_once() {
+        let source = include_str!("telemetry.rs");
+        let declared: Vec<&str> = source
+            .lines()
+            .filter(|l| l.starts_with("pub const ") && l.contains(": &str = \"herald_"))
+            .map(|l| l.split('"').nth(1).expect("a quoted name"))
+            .collect();
+        assert!(declared.len() >= 13, "found {declared:?}");
+        for name in &declared {
+            assert!(ALL.contains(name), "{name} is missing from telemetry::ALL");
+        }
+        assert_eq!(
+            ALL.len(),
+            declared.len(),
+            "ALL has a name twice or one not declared here"
+        );
+        for name in ALL {
+            assert!(
+                name.starts_with("herald_")
+                    && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{name} is not a Prometheus name in Herald's namespace"
+            );
+        }
+    }
 }

@@ -9,6 +9,7 @@ pub mod handoff;
 pub mod payload;
 pub mod pending;
 pub mod policy;
+pub mod queue_gauges;
 pub mod refresh;
 pub mod retention;
 mod settings;

@@ -208,16 +208,14 @@ impl Dispatcher {
             }
             Err(e) => (Err(e), None),
         };
-        metrics::counter!(
-            "herald_token_refreshes_total",
-            "provider" => provider.id(),
-            "outcome" => match &result {
+        herald_core::telemetry::refresh(
+            provider.id(),
+            match &result {
                 Ok(_) => "refreshed",
                 Err(e) if needs_user(e) => "needs_reauth",
                 Err(_) => "transient",
-            }
-        )
-        .increment(1);
+            },
+        );
         let (outcome_of, finished) = match result {
             Ok(fresh) => {
                 let old = old.expect("a refresh ran with the old credential");

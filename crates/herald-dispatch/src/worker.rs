@@ -8,6 +8,7 @@ use crate::payload::ActionPayload;
 use crate::policy::{self, Decision};
 use crate::refresh::RefreshReason;
 use crate::settings::{self, SettingsError};
+use herald_core::telemetry;
 use herald_core::{
     AccountInfo, ActionId, ActionMeta, Credential, DeliveryId, IdempotencyKey, OutboundPolicy,
     Provider, ProviderError, Published, RenderedAction,
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
-use tracing::{debug, error, info, warn};
+use tracing::{Instrument, debug, error, info, warn};
 
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -397,7 +398,9 @@ impl Dispatcher {
 
     async fn run(&self, d: deliveries::Model, claim: Claim) {
         let id = d.delivery_id();
-        if let Err(e) = self.process(d, claim).await {
+        // Every log line of the attempt carries these ids (JSON logs: `span`).
+        let span = tracing::info_span!("delivery", app = %d.app_id, action = %d.action_id, delivery = %id, provider = %d.provider);
+        if let Err(e) = self.process(d, claim).instrument(span).await {
             // The lease runs out and the delivery is reclaimed later.
             error!(delivery = %id, error = %e, "delivery processing failed");
         }
@@ -499,7 +502,7 @@ impl Dispatcher {
             Err(Stop::Fail(error)) => {
                 let attempt = settled(d.attempts, "failed", &error);
                 warn!(delivery = %id, code = %error.code, "delivery cannot be attempted");
-                metrics::counter!("herald_deliveries_total", "provider" => d.provider.clone(), "outcome" => "failed").increment(1);
+                telemetry::delivery(&d.provider, "failed");
                 inner
                     .store
                     .finish_attempt(&id, &owner, attempt, DeliveryUpdate::Failed { error })
@@ -644,8 +647,7 @@ impl Dispatcher {
                 .provider
                 .publish(&job.post, &job.cred, &key, &job.http)
                 .await;
-            metrics::histogram!("herald_publish_seconds", "provider" => d.provider.clone())
-                .record(t0.elapsed().as_secs_f64());
+            telemetry::publish_latency(&d.provider, t0.elapsed().as_secs_f64());
             let err = match result {
                 Ok(published) => {
                     return self
@@ -741,7 +743,7 @@ impl Dispatcher {
                 ),
             };
             info!(delivery = %id, provider = %d.provider, attempt = attempt_no, outcome, class = err.class().as_str(), "attempt finished");
-            metrics::counter!("herald_deliveries_total", "provider" => d.provider.clone(), "outcome" => outcome).increment(1);
+            telemetry::delivery(&d.provider, outcome);
             inner
                 .store
                 .finish_attempt(&id, &owner, record(outcome), update)
@@ -769,7 +771,7 @@ impl Dispatcher {
             error_message: None,
         };
         info!(delivery = %id, provider = %d.provider, attempt = attempt_no, post_id = %p.post_id, "published");
-        metrics::counter!("herald_deliveries_total", "provider" => d.provider.clone(), "outcome" => "published").increment(1);
+        telemetry::delivery(&d.provider, "published");
         let applied = self
             .inner
             .store

@@ -9,6 +9,7 @@ pub mod deadline;
 pub mod disconnect;
 pub mod error;
 pub mod gigya;
+pub mod http_metrics;
 pub mod json;
 pub mod openapi;
 pub mod publish;
@@ -101,6 +102,7 @@ pub async fn serve(state: AppState, bind: &str) -> std::io::Result<()> {
             .wrap(actix_web::middleware::from_fn(move |req, next| {
                 deadline::body_deadline(body_timeout, req, next)
             }))
+            .wrap(actix_web::middleware::from_fn(http_metrics::record))
             .wrap(tracing_actix_web::TracingLogger::<PathOnlySpan>::new())
             .configure(configure)
             .default_service(web::to(not_found))

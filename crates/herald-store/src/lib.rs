@@ -18,6 +18,7 @@ pub use repo::apps::{AppPatch, CreatedApp, NewApp};
 pub use repo::connections::{ConnectionStatus, ConnectionUpsert, RefreshOutcome, fits_cap};
 pub use repo::deliveries::{AttemptRecord, DeliveryState, DeliveryUpdate};
 pub use repo::pending_connections::Redeemed;
+pub use repo::queue_stats::{QueueStats, oldest_due_age_seconds};
 pub use repo::rotation::{ENCRYPTED_COLUMNS, RotationReport};
 
 #[derive(Debug, thiserror::Error)]

@@ -14,6 +14,7 @@ mod inputs;
 mod keys;
 mod mastodon;
 mod messenger;
+mod metrics;
 mod oauth2;
 mod retention;
 mod webhook;

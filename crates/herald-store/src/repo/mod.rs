@@ -11,6 +11,7 @@ pub mod oauth_clients;
 pub mod oauth_states;
 pub mod pending_connections;
 pub mod provider_configs;
+pub mod queue_stats;
 pub mod retention;
 pub mod rotation;
 pub mod short_links;
