@@ -111,11 +111,24 @@ impl ApiClient {
 
     /// Gives `uid` `count` webhook connections, `sink-<i>` → `/hook/<i>` on the sink.
     pub async fn setup_webhooks(&self, uid: &str, count: u32, sink_port: u16) -> Result<()> {
+        self.setup_webhooks_at(uid, count, sink_port, "/hook/")
+            .await
+    }
+
+    /// Like [`ApiClient::setup_webhooks`], under the sink path `prefix`
+    /// (e.g. the sink's failing prefix).
+    pub async fn setup_webhooks_at(
+        &self,
+        uid: &str,
+        count: u32,
+        sink_port: u16,
+        prefix: &str,
+    ) -> Result<()> {
         for i in 0..count {
             let url = format!("{}/v1/users/{uid}/connections/webhook", self.inner.base_url);
             let body = json!({
                 "provider_uid": format!("sink-{i}"),
-                "url": format!("http://127.0.0.1:{sink_port}/hook/{i}"),
+                "url": format!("http://127.0.0.1:{sink_port}{prefix}{i}"),
                 "secret": WEBHOOK_SECRET,
             });
             let response = self

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -19,6 +20,24 @@ const DRAIN_POLL: Duration = Duration::from_millis(50);
 pub struct LoadConfig {
     pub concurrency: usize,
     pub duration: Duration,
+    /// Stop once the accepted actions announced this many deliveries (the
+    /// `--backlog` fill), even before `duration`.
+    pub stop_after_deliveries: Option<usize>,
+    /// Wait between one answer and the next request (a trickle instead of a
+    /// flood: the small apps of `--apps`).
+    pub pause: Duration,
+}
+
+impl LoadConfig {
+    /// Closed-loop load at `concurrency` for `duration`.
+    pub fn flood(concurrency: usize, duration: Duration) -> Self {
+        Self {
+            concurrency,
+            duration,
+            stop_after_deliveries: None,
+            pause: Duration::ZERO,
+        }
+    }
 }
 
 /// One action the server answered 202 to.
@@ -74,8 +93,15 @@ impl WorkerLog {
 pub async fn run(api: ApiClient, uid: Arc<str>, config: LoadConfig) -> Result<LoadOutcome> {
     let started = Instant::now();
     let deadline = started + config.duration;
+    let announced = Arc::new(AtomicUsize::new(0));
+    let stop = Stop {
+        deadline,
+        after_deliveries: config.stop_after_deliveries,
+        announced,
+        pause: config.pause,
+    };
     let workers: Vec<_> = (0..config.concurrency)
-        .map(|_| tokio::spawn(worker(api.clone(), Arc::clone(&uid), deadline)))
+        .map(|_| tokio::spawn(worker(api.clone(), Arc::clone(&uid), stop.clone())))
         .collect();
     let mut outcome = LoadOutcome {
         accepted: Vec::new(),
@@ -96,10 +122,29 @@ pub async fn run(api: ApiClient, uid: Arc<str>, config: LoadConfig) -> Result<Lo
     Ok(outcome)
 }
 
+/// When the load tasks stop, shared by all of them.
+#[derive(Clone)]
+struct Stop {
+    deadline: Instant,
+    after_deliveries: Option<usize>,
+    /// Deliveries announced so far by all tasks.
+    announced: Arc<AtomicUsize>,
+    pause: Duration,
+}
+
+impl Stop {
+    fn reached(&self) -> bool {
+        Instant::now() >= self.deadline
+            || self
+                .after_deliveries
+                .is_some_and(|n| self.announced.load(Ordering::Relaxed) >= n)
+    }
+}
+
 /// One closed-loop client.
-async fn worker(api: ApiClient, uid: Arc<str>, deadline: Instant) -> WorkerLog {
+async fn worker(api: ApiClient, uid: Arc<str>, stop: Stop) -> WorkerLog {
     let mut log = WorkerLog::default();
-    while Instant::now() < deadline {
+    while !stop.reached() {
         // Minting is excluded from the measured latency.
         let token = match api.token() {
             Ok(token) => token,
@@ -115,16 +160,22 @@ async fn worker(api: ApiClient, uid: Arc<str>, deadline: Instant) -> WorkerLog {
             Ok(ActionOutcome::Accepted {
                 action_id,
                 deliveries,
-            }) => log.accepted.push(Accepted {
-                action_id,
-                accepted_at: done,
-                latency: done - sent,
-                deliveries,
-            }),
+            }) => {
+                stop.announced.fetch_add(deliveries, Ordering::Relaxed);
+                log.accepted.push(Accepted {
+                    action_id,
+                    accepted_at: done,
+                    latency: done - sent,
+                    deliveries,
+                });
+            }
             Ok(ActionOutcome::Rejected { status, body }) => {
                 log.error(done, format!("POST /v1/actions answered {status}: {body}"));
             }
             Err(err) => log.error(done, format!("{err:#}")),
+        }
+        if !stop.pause.is_zero() {
+            tokio::time::sleep(stop.pause).await;
         }
     }
     log
@@ -140,13 +191,16 @@ fn earliest(
     }
 }
 
-/// Waits until every delivery announced by every accepted action reached the
-/// sink, or `timeout` passes. Returns whether everything arrived.
-pub async fn drain(sink: &Sink, load: &LoadOutcome, timeout: Duration) -> bool {
-    let expected_total = load.expected_deliveries() as u64;
-    let expected: HashMap<&str, usize> = load
-        .accepted
+/// Waits until every delivery announced by every accepted action of `loads`
+/// reached the sink, or `timeout` passes. Returns whether everything arrived.
+pub async fn drain(sink: &Sink, loads: &[&LoadOutcome], timeout: Duration) -> bool {
+    let expected_total = loads
         .iter()
+        .map(|l| l.expected_deliveries() as u64)
+        .sum::<u64>();
+    let expected: HashMap<&str, usize> = loads
+        .iter()
+        .flat_map(|l| l.accepted.iter())
         .map(|a| (a.action_id.as_str(), a.deliveries))
         .collect();
     let give_up = Instant::now() + timeout;

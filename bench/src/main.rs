@@ -13,9 +13,16 @@
 //! - [`sink`]: the local webhook receiver that records every delivery.
 //! - [`load`]: the closed-loop load phase and the delivery drain.
 //! - [`report`]: turning raw samples into the printed report.
+//! - [`prefill`]: `--finished`, finished deliveries written straight into the database.
+//!
+//! Scenarios on top of the load: `--backlog N` queues N deliveries against
+//! webhooks that answer 503 first, `--finished N` prefills N finished
+//! deliveries, `--apps K` adds K-1 small apps publishing now and then while
+//! the first one floods.
 
 mod api;
 mod load;
+mod prefill;
 mod report;
 mod server;
 mod sink;
@@ -89,6 +96,28 @@ struct Args {
     /// Log filter passed to the server as HERALD_LOG.
     #[arg(long, default_value = "warn")]
     herald_log: String,
+
+    /// Before the load, queue this many deliveries (publishes of a second
+    /// user whose webhooks answer 503) and keep them failing during the run.
+    #[arg(long, default_value_t = 0)]
+    backlog: u64,
+
+    /// Before the load, write this many finished deliveries into the database.
+    #[arg(long, default_value_t = 0)]
+    finished: u64,
+
+    /// Apps publishing during the load: the first floods, each other one
+    /// publishes one action every --small-app-interval-ms.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    apps: u32,
+
+    /// Pause of a small app between two publishes (with --apps > 1).
+    #[arg(long, default_value_t = 200)]
+    small_app_interval_ms: u64,
+
+    /// Longest the --backlog fill may take, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    backlog_timeout: u64,
 
     /// Print the report as one JSON object instead of plain text.
     #[arg(long)]
@@ -165,19 +194,105 @@ async fn measure(
         .await
         .context("creating the benchmark user's webhook connections")?;
     progress(&format!(
-        "app {} ready, user {uid} has {} webhook connection(s); loading for {} s at concurrency {}",
-        credentials.id, args.connections, args.duration, args.concurrency
+        "app {} ready, user {uid} has {} webhook connection(s)",
+        credentials.id, args.connections
     ));
 
+    let finished = if args.finished > 0 {
+        progress(&format!("writing {} finished deliveries", args.finished));
+        let took =
+            prefill::finished_deliveries(server.database_url(), &credentials.id, args.finished)
+                .await?;
+        progress(&format!("prefilled in {:.1} s", took.as_secs_f64()));
+        Some((args.finished, took))
+    } else {
+        None
+    };
+
+    let backlog = if args.backlog > 0 {
+        let backlog_uid: Arc<str> = Arc::from(format!("bench-backlog-{run_id}"));
+        api.setup_webhooks_at(
+            &backlog_uid,
+            args.connections,
+            sink.port(),
+            sink::FAILING_PREFIX,
+        )
+        .await
+        .context("creating the backlog user's failing webhook connections")?;
+        progress(&format!(
+            "queueing {} deliveries against webhooks that answer 503",
+            args.backlog
+        ));
+        let started = Instant::now();
+        let fill = load::run(
+            api.clone(),
+            backlog_uid,
+            LoadConfig {
+                stop_after_deliveries: Some(args.backlog as usize),
+                ..LoadConfig::flood(
+                    args.concurrency as usize,
+                    Duration::from_secs(args.backlog_timeout),
+                )
+            },
+        )
+        .await?;
+        let took = started.elapsed();
+        progress(&format!(
+            "backlog of {} deliveries queued in {:.1} s ({} errors)",
+            fill.expected_deliveries(),
+            took.as_secs_f64(),
+            fill.errors
+        ));
+        Some((fill, took))
+    } else {
+        None
+    };
+
+    // The small apps: each its own app, user and one webhook.
+    let mut small_apis = Vec::new();
+    for i in 1..args.apps {
+        let creds = server
+            .create_app(&format!("bench-{run_id}-small-{i}"))
+            .await?;
+        let small = ApiClient::new(http.clone(), server.base_url(), &creds)?;
+        let small_uid = format!("bench-small-{run_id}-{i}");
+        small
+            .setup_webhooks(&small_uid, 1, sink.port())
+            .await
+            .context("creating a small app's webhook connection")?;
+        small_apis.push((small, Arc::<str>::from(small_uid)));
+    }
+    let smalls: Vec<_> = small_apis
+        .into_iter()
+        .map(|(small, small_uid)| {
+            tokio::spawn(load::run(
+                small,
+                small_uid,
+                LoadConfig {
+                    pause: Duration::from_millis(args.small_app_interval_ms),
+                    ..LoadConfig::flood(1, Duration::from_secs(args.duration))
+                },
+            ))
+        })
+        .collect();
+
+    progress(&format!(
+        "loading for {} s at concurrency {} ({} app(s))",
+        args.duration, args.concurrency, args.apps
+    ));
     let load = load::run(
         api,
         uid,
-        LoadConfig {
-            concurrency: args.concurrency as usize,
-            duration: Duration::from_secs(args.duration),
-        },
+        LoadConfig::flood(
+            args.concurrency as usize,
+            Duration::from_secs(args.duration),
+        ),
     )
     .await?;
+    let mut small = Vec::new();
+    for s in smalls {
+        small.push(s.await.context("a small app's load panicked")??);
+    }
     progress(&format!(
         "load stopped: {} accepted, {} errors; waiting for deliveries",
         load.accepted.len(),
@@ -185,7 +300,9 @@ async fn measure(
     ));
 
     let drain_started = Instant::now();
-    let drained = load::drain(sink, &load, Duration::from_secs(args.drain_timeout)).await;
+    let mut loads = vec![&load];
+    loads.extend(small.iter());
+    let drained = load::drain(sink, &loads, Duration::from_secs(args.drain_timeout)).await;
     let drain_elapsed = drain_started.elapsed();
     tokio::time::sleep(Duration::from_millis(args.settle_ms)).await;
     server.ensure_running()?;
@@ -203,6 +320,9 @@ async fn measure(
         drained,
         drain_elapsed,
         peak_rss_kib,
+        small: &small,
+        backlog: backlog.as_ref().map(|(fill, took)| (fill, *took)),
+        finished,
     }))
 }
 

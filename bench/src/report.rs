@@ -26,6 +26,83 @@ pub struct ReportInputs<'a> {
     pub drained: bool,
     pub drain_elapsed: Duration,
     pub peak_rss_kib: Option<u64>,
+    /// `--apps`: the small apps' trickles (their deliveries count as expected).
+    pub small: &'a [LoadOutcome],
+    /// `--backlog`: the fill against the failing webhooks, and how long it took.
+    pub backlog: Option<(&'a LoadOutcome, Duration)>,
+    /// `--finished`: rows prefilled and how long it took.
+    pub finished: Option<(u64, Duration)>,
+}
+
+/// The scenario keys: `null` when the scenario did not run.
+#[derive(Debug, Default, Serialize)]
+pub struct Scenarios {
+    /// Deliveries queued against the failing (503) webhooks before the load.
+    pub backlog_deliveries: Option<usize>,
+    pub backlog_fill_s: Option<f64>,
+    /// 503 answers the failing webhooks gave (first attempts and retries).
+    pub backlog_attempts: Option<u64>,
+    /// Accept to first attempt of a backlog delivery: how long a queued
+    /// delivery waits to be claimed.
+    pub backlog_claim_latency_p50_ms: Option<f64>,
+    pub backlog_claim_latency_p99_ms: Option<f64>,
+    /// Backlog deliveries never attempted by the end of the run.
+    pub backlog_unattempted: Option<usize>,
+    /// Finished deliveries written into the table before the load.
+    pub finished_prefilled: Option<u64>,
+    pub finished_prefill_s: Option<f64>,
+    /// Apps publishing: the flooding one plus the small ones.
+    pub apps: usize,
+    pub small_app_actions: Option<usize>,
+    /// Accept to delivery of the small apps' publishes, while the first floods.
+    pub small_app_delivery_p50_ms: Option<f64>,
+    pub small_app_delivery_p99_ms: Option<f64>,
+}
+
+impl Scenarios {
+    fn build(sink: &SinkRecord, inputs: &ReportInputs<'_>) -> Self {
+        let mut s = Scenarios {
+            apps: 1 + inputs.small.len(),
+            ..Default::default()
+        };
+        if let Some((fill, took)) = inputs.backlog {
+            let accepted_at = accepted_at(std::iter::once(fill));
+            let waits = sorted(sink.first_failed_attempts.values().filter_map(|first| {
+                let accepted = accepted_at.get(first.action_id.as_str())?;
+                Some(first.at.saturating_duration_since(*accepted))
+            }));
+            let announced = fill.expected_deliveries();
+            s.backlog_deliveries = Some(announced);
+            s.backlog_fill_s = Some(took.as_secs_f64());
+            s.backlog_attempts = Some(sink.failed_attempts);
+            s.backlog_claim_latency_p50_ms = percentile_ms(&waits, 50.0);
+            s.backlog_claim_latency_p99_ms = percentile_ms(&waits, 99.0);
+            s.backlog_unattempted = Some(announced.saturating_sub(waits.len()));
+        }
+        if let Some((n, took)) = inputs.finished {
+            s.finished_prefilled = Some(n);
+            s.finished_prefill_s = Some(took.as_secs_f64());
+        }
+        if !inputs.small.is_empty() {
+            let accepted_at = accepted_at(inputs.small.iter());
+            let latencies = sorted(sink.arrivals.values().filter_map(|arrival| {
+                let accepted = accepted_at.get(arrival.action_id.as_str())?;
+                Some(arrival.at.saturating_duration_since(*accepted))
+            }));
+            s.small_app_actions = Some(inputs.small.iter().map(|l| l.accepted.len()).sum());
+            s.small_app_delivery_p50_ms = percentile_ms(&latencies, 50.0);
+            s.small_app_delivery_p99_ms = percentile_ms(&latencies, 99.0);
+        }
+        s
+    }
+}
+
+/// When each accepted action of `loads` was answered.
+fn accepted_at<'a>(loads: impl Iterator<Item = &'a LoadOutcome>) -> HashMap<&'a str, Instant> {
+    loads
+        .flat_map(|l| l.accepted.iter())
+        .map(|a| (a.action_id.as_str(), a.accepted_at))
+        .collect()
 }
 
 /// The benchmark's results. Latencies are in milliseconds; `None` (JSON
@@ -53,10 +130,13 @@ pub struct Report {
     pub drained: bool,
     pub drain_s: f64,
     pub server_peak_rss_mib: Option<f64>,
+    #[serde(flatten)]
+    pub scenarios: Scenarios,
 }
 
 impl Report {
     pub fn build(inputs: ReportInputs<'_>) -> Self {
+        let scenarios = Scenarios::build(inputs.sink, &inputs);
         let ReportInputs {
             info,
             load,
@@ -64,6 +144,8 @@ impl Report {
             drained,
             drain_elapsed,
             peak_rss_kib,
+            small,
+            ..
         } = inputs;
         let accept_latencies = sorted(load.accepted.iter().map(|a| a.latency));
         let accepted_at: HashMap<&str, Instant> = load
@@ -77,7 +159,7 @@ impl Report {
             let accepted = accepted_at.get(arrival.action_id.as_str())?;
             Some(arrival.at.saturating_duration_since(*accepted))
         }));
-        let (missing, unexpected) = reconcile(load, sink);
+        let (missing, unexpected) = reconcile(std::iter::once(load).chain(small), sink);
         let deliveries_received = sink.arrivals.len();
         Self {
             info,
@@ -85,7 +167,11 @@ impl Report {
             accepted_per_s: rate(load.accepted.len(), load.finished - load.started),
             accept_latency_p50_ms: percentile_ms(&accept_latencies, 50.0),
             accept_latency_p99_ms: percentile_ms(&accept_latencies, 99.0),
-            expected_deliveries: load.expected_deliveries(),
+            expected_deliveries: load.expected_deliveries()
+                + small
+                    .iter()
+                    .map(LoadOutcome::expected_deliveries)
+                    .sum::<usize>(),
             deliveries_received,
             deliveries_per_s: rate(deliveries_received, delivery_window(load, sink)),
             delivery_latency_p50_ms: percentile_ms(&delivery_latencies, 50.0),
@@ -100,6 +186,7 @@ impl Report {
             drained,
             drain_s: drain_elapsed.as_secs_f64(),
             server_peak_rss_mib: peak_rss_kib.map(|kib| kib as f64 / 1024.0),
+            scenarios,
         }
     }
 
@@ -160,6 +247,31 @@ impl Report {
             .server_peak_rss_mib
             .map_or_else(|| "n/a".to_owned(), |mib| format!("{mib:.1} MiB"));
         line("server peak RSS", rss);
+        let sc = &self.scenarios;
+        if let Some(n) = sc.finished_prefilled {
+            let took = sc.finished_prefill_s.unwrap_or_default();
+            line("finished prefilled", format!("{n} in {took:.1} s"));
+        }
+        if let Some(n) = sc.backlog_deliveries {
+            let took = sc.backlog_fill_s.unwrap_or_default();
+            line("backlog queued", format!("{n} in {took:.1} s"));
+            line(
+                "backlog 503 attempts",
+                sc.backlog_attempts.unwrap_or_default(),
+            );
+            line("backlog claim p50", ms(sc.backlog_claim_latency_p50_ms));
+            line("backlog claim p99", ms(sc.backlog_claim_latency_p99_ms));
+            line(
+                "backlog unattempted",
+                sc.backlog_unattempted.unwrap_or_default(),
+            );
+        }
+        if let Some(n) = sc.small_app_actions {
+            line("apps", sc.apps);
+            line("small-app actions", n);
+            line("small-app delivered p50", ms(sc.small_app_delivery_p50_ms));
+            line("small-app delivered p99", ms(sc.small_app_delivery_p99_ms));
+        }
         line("result", if self.passed() { "PASS" } else { "FAIL" });
     }
 }
@@ -176,10 +288,12 @@ fn ms(value: Option<f64>) -> String {
 /// Returns `(missing, unexpected)`; `unexpected` counts deliveries beyond the
 /// announced number or for action ids that were never accepted (e.g. a
 /// request that timed out on the client but succeeded on the server).
-fn reconcile(load: &LoadOutcome, sink: &SinkRecord) -> (usize, usize) {
-    let expected: HashMap<&str, usize> = load
-        .accepted
-        .iter()
+fn reconcile<'a>(
+    loads: impl Iterator<Item = &'a LoadOutcome>,
+    sink: &SinkRecord,
+) -> (usize, usize) {
+    let expected: HashMap<&str, usize> = loads
+        .flat_map(|l| l.accepted.iter())
         .map(|a| (a.action_id.as_str(), a.deliveries))
         .collect();
     let missing = expected

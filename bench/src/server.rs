@@ -31,6 +31,7 @@ pub struct ServerConfig {
 /// A running `herald serve` child process.
 pub struct HeraldServer {
     child: Child,
+    database_url: String,
     pid: u32,
     bin: PathBuf,
     base_url: String,
@@ -64,8 +65,15 @@ impl HeraldServer {
             .spawn()
             .with_context(|| format!("spawning {} serve", config.bin.display()))?;
         let pid = child.id().context("herald serve exited immediately")?;
+        let database_url = config.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rw",
+                data_dir.path().join("herald.db").display()
+            )
+        });
         Ok(Self {
             child,
+            database_url,
             pid,
             bin: config.bin.clone(),
             base_url: format!("http://127.0.0.1:{port}"),
@@ -76,6 +84,11 @@ impl HeraldServer {
 
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The database the server uses (its default SQLite file when none was given).
+    pub fn database_url(&self) -> &str {
+        &self.database_url
     }
 
     pub fn base_url(&self) -> &str {

@@ -5,6 +5,10 @@
 //! arrival time of the first copy of each delivery. Further copies of the same
 //! `delivery_id` are counted as duplicates. Every parsable delivery is answered
 //! `200 {"id": "<delivery_id>"}`.
+//!
+//! Requests under [`FAILING_PREFIX`] stand for a receiver that is down: they
+//! are answered `503` and only counted (with the first attempt's time per
+//! delivery), for the `--backlog` scenario.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +21,9 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::task::JoinHandle;
+
+/// Path prefix of the webhooks that always answer 503.
+pub const FAILING_PREFIX: &str = "/fail/";
 
 /// The fields of a delivery body the sink cares about.
 #[derive(Deserialize)]
@@ -45,6 +52,10 @@ pub struct SinkRecord {
     pub malformed: u64,
     /// Deliveries lacking the `Idempotency-Key` or `Herald-Signature` header.
     pub missing_headers: u64,
+    /// Attempts answered 503 under [`FAILING_PREFIX`].
+    pub failed_attempts: u64,
+    /// First attempt per `delivery_id` under [`FAILING_PREFIX`].
+    pub first_failed_attempts: HashMap<String, Arrival>,
 }
 
 /// Shared state between the actix workers and the benchmark.
@@ -62,6 +73,18 @@ impl SinkState {
         self.record
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn record_failed(&self, body: DeliveryBody, at: Instant) {
+        let mut record = self.lock();
+        record.failed_attempts += 1;
+        record
+            .first_failed_attempts
+            .entry(body.delivery_id)
+            .or_insert(Arrival {
+                action_id: body.action_id,
+                at,
+            });
     }
 
     fn record(&self, body: DeliveryBody, at: Instant, has_headers: bool) {
@@ -160,6 +183,10 @@ async fn receive(
         state.lock().malformed += 1;
         return HttpResponse::BadRequest().finish();
     };
+    if request.path().starts_with(FAILING_PREFIX) {
+        state.record_failed(delivery, at);
+        return HttpResponse::ServiceUnavailable().finish();
+    }
     let headers = request.headers();
     let has_headers =
         headers.contains_key("idempotency-key") && headers.contains_key("herald-signature");
