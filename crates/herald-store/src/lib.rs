@@ -20,6 +20,7 @@ pub use repo::deliveries::{AttemptRecord, DeliveryState, DeliveryUpdate};
 pub use repo::pending_connections::Redeemed;
 pub use repo::queue_stats::{QueueStats, oldest_due_age_seconds};
 pub use repo::rotation::{ENCRYPTED_COLUMNS, RotationReport};
+pub use repo::writer::{AcceptOutcome, BatchInfo, Committed, Nonce, WriterHold};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -46,6 +47,9 @@ pub struct Store {
     /// queue here, in order, instead of sleeping in SQLite's busy handler.
     /// `None` on PostgreSQL, where writers run in parallel.
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// The group-commit writer of accepts and nonces (`repo::writer`), one
+    /// per database: shared by this store's clones.
+    writer: Arc<repo::writer::Writer>,
 }
 
 impl Store {
@@ -72,10 +76,12 @@ impl Store {
         let db = Database::connect(opts).await?;
         let write_gate = (db.get_database_backend() == DbBackend::Sqlite)
             .then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let writer = Arc::new(repo::writer::Writer::new(db.clone(), write_gate.clone()));
         Ok(Store {
             db,
             secrets: Arc::new(std::sync::RwLock::new(Arc::new(secrets))),
             write_gate,
+            writer,
         })
     }
 
@@ -85,6 +91,7 @@ impl Store {
             db: self.db.clone(),
             secrets: Arc::new(std::sync::RwLock::new(Arc::new(secrets))),
             write_gate: self.write_gate.clone(),
+            writer: self.writer.clone(),
         }
     }
 

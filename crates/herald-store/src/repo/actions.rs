@@ -1,14 +1,13 @@
-//! Actions and their deliveries, written in one transaction: nothing is
-//! acknowledged to a site before the action and every delivery are committed.
-//! An `Idempotency-Key` makes a re-sent request return the first one's action.
+//! Actions and their deliveries, written in one transaction (the writer's
+//! group commit, `repo::writer`): nothing is acknowledged to a site before the
+//! action and every delivery are committed. An `Idempotency-Key` makes a
+//! re-sent request return the first one's action.
 
 use crate::entities::{actions, deliveries, delivery_attempts};
-use crate::repo::deliveries::DeliveryState;
-use crate::{Store, StoreError, is_unique_violation, now_ms};
-use herald_core::{ActionId, AppId, DeliveryId};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use crate::repo::writer::AcceptOutcome;
+use crate::{Store, StoreError};
+use herald_core::{ActionId, AppId};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 /// One delivery to create with the action.
 #[derive(Clone, Debug)]
@@ -45,6 +44,7 @@ pub struct ActionRecord {
     pub deliveries: Vec<deliveries::Model>,
 }
 
+#[derive(Debug)]
 pub enum CreateOutcome {
     Created(ActionRecord),
     /// The key was used before for the same request: the earlier action.
@@ -60,80 +60,17 @@ impl actions::Model {
 }
 
 impl Store {
+    /// Writes the action and its deliveries through the group-commit writer
+    /// (`repo::writer`): answered once its batch committed.
     pub async fn create_action(&self, new: CreateAction) -> Result<CreateOutcome, StoreError> {
-        let now = now_ms();
-        let action_id = ActionId::new();
-        let action = actions::ActiveModel {
-            id: Set(action_id.to_string()),
-            app_id: Set(new.app_id.to_string()),
-            uid: Set(new.uid.clone()),
-            idempotency_key: Set(new.idempotency_key.clone()),
-            request_hash: Set(new.request_hash.clone()),
-            payload: Set(new.payload.to_string()),
-            created_at: Set(now),
-        };
-        // The insert comes first so that SQLite takes its write lock at once.
-        let txn = self.db().begin().await?;
-        let action = match action.insert(&txn).await {
-            Ok(a) => a,
-            Err(e) if is_unique_violation(&e) && new.idempotency_key.is_some() => {
-                txn.rollback().await?;
-                return self.existing_action(&new).await;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let deliveries: Vec<deliveries::Model> = new
-            .deliveries
-            .iter()
-            .map(|d| deliveries::Model {
-                id: DeliveryId::new().to_string(),
-                action_id: action.id.clone(),
-                app_id: new.app_id.to_string(),
-                connection_id: d.connection_id.clone(),
-                provider: d.provider.clone(),
-                account: d.account.clone(),
-                state: DeliveryState::Queued.as_str().to_owned(),
-                attempts: 0,
-                next_attempt_at: now,
-                lease_owner: None,
-                lease_until: None,
-                post_id: None,
-                post_url: None,
-                error_class: None,
-                error_code: None,
-                error_message: None,
-                created_at: now,
-                updated_at: now,
-            })
-            .collect();
-        if !deliveries.is_empty() {
-            deliveries::Entity::insert_many(
-                deliveries
-                    .iter()
-                    .cloned()
-                    .map(deliveries::ActiveModel::from),
-            )
-            .exec_without_returning(&txn)
-            .await?;
+        match self.accept_action(new, None).await?.outcome {
+            AcceptOutcome::Created(r) => Ok(CreateOutcome::Created(r)),
+            AcceptOutcome::Existing(r) => Ok(CreateOutcome::Existing(r)),
+            AcceptOutcome::KeyReused => Ok(CreateOutcome::KeyReused),
+            AcceptOutcome::NonceReplayed => Err(StoreError::Corrupt(
+                "an accept without a nonce was answered as a replay".into(),
+            )),
         }
-        txn.commit().await?;
-        // Built from what was written, not read back: after the commit nothing
-        // may fail, or a caller could report an error for a stored action.
-        Ok(CreateOutcome::Created(ActionRecord { action, deliveries }))
-    }
-
-    async fn existing_action(&self, new: &CreateAction) -> Result<CreateOutcome, StoreError> {
-        let action = actions::Entity::find()
-            .filter(actions::Column::AppId.eq(new.app_id.as_str()))
-            .filter(actions::Column::IdempotencyKey.eq(new.idempotency_key.clone()))
-            .one(self.db())
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("idempotency key conflict without a row".into()))?;
-        if action.request_hash != new.request_hash {
-            return Ok(CreateOutcome::KeyReused);
-        }
-        let deliveries = self.deliveries_of(&action.action_id()).await?;
-        Ok(CreateOutcome::Existing(ActionRecord { action, deliveries }))
     }
 
     /// The action, if it belongs to `app`.

@@ -16,3 +16,4 @@ pub mod retention;
 pub mod rotation;
 pub mod short_links;
 pub mod templates;
+pub mod writer;

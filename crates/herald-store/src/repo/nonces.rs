@@ -1,9 +1,10 @@
 //! Single-use values (JWT `jti`s, signed-request nonces): stored so a replay is
-//! refused across restarts and across nodes that share the database.
+//! refused across restarts and across nodes that share the database. Written
+//! through the group-commit writer (`repo::writer`), in the same batches as
+//! the accepts.
 
-use crate::entities::nonces;
-use crate::{Store, StoreError, is_unique_violation};
-use sea_orm::{ActiveModelTrait, Set};
+use crate::repo::writer::Nonce;
+use crate::{Store, StoreError};
 
 impl Store {
     /// Records `value` in `scope` until `expires_at_ms`. `Ok(false)` when it was
@@ -14,15 +15,7 @@ impl Store {
         value: &str,
         expires_at_ms: i64,
     ) -> Result<bool, StoreError> {
-        let row = nonces::ActiveModel {
-            scope: Set(scope.to_owned()),
-            value: Set(value.to_owned()),
-            expires_at: Set(expires_at_ms),
-        };
-        match row.insert(self.db()).await {
-            Ok(_) => Ok(true),
-            Err(e) if is_unique_violation(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        self.record_nonce(Nonce::new(scope, value, expires_at_ms))
+            .await
     }
 }
