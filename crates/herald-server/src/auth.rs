@@ -13,6 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use herald_store::entities::{app_keys, apps};
 use herald_store::repo::app_keys::Permission;
+use herald_store::{Nonce, Store};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use std::future::Future;
@@ -86,12 +87,20 @@ fn issuer(token: &str) -> Result<String, ApiError> {
         .ok_or_else(|| unauthorized("token has no iss claim (the app's api key)"))
 }
 
-async fn authenticate(state: web::Data<AppState>, token: String) -> Result<AuthedApp, ApiError> {
+fn replayed() -> ApiError {
+    unauthorized("token already used (jti replayed): mint a new token per request")
+}
+
+/// The app of a valid token, and the token's `jti`, not yet recorded.
+async fn authenticate(
+    state: &web::Data<AppState>,
+    token: String,
+) -> Result<(AuthedApp, Nonce), ApiError> {
     let header = jsonwebtoken::decode_header(&token)
         .map_err(|_| unauthorized("bearer token is not a JWT"))?;
     if header.alg == Algorithm::RS256 {
         // An app key's registered RSA public key (kid = its userKey).
-        let key = crate::gigya::auth::verify_rs256(&state, &token)
+        let (key, jti) = crate::gigya::auth::verify_rs256_unrecorded(state, &token)
             .await
             .map_err(|(_, message)| ApiError::Unauthorized(message))?;
         let app = state
@@ -100,7 +109,7 @@ async fn authenticate(state: web::Data<AppState>, token: String) -> Result<Authe
             .await?
             .filter(|a| !a.disabled)
             .ok_or_else(|| unauthorized("the key's app does not exist or is disabled"))?;
-        return Ok(AuthedApp(app, Some(key)));
+        return Ok((AuthedApp(app, Some(key)), jti));
     }
     if header.alg != Algorithm::HS256 {
         return Err(unauthorized(
@@ -179,16 +188,17 @@ async fn authenticate(state: web::Data<AppState>, token: String) -> Result<Authe
         .exp
         .saturating_add(CLOCK_SKEW_SECS + 120)
         .saturating_mul(1000);
-    if !state
-        .store
-        .use_nonce(&format!("jti:{}", app.id), &c.jti, keep_until_ms)
-        .await?
-    {
-        return Err(unauthorized(
-            "token already used (jti replayed): mint a new token per request",
-        ));
+    let jti = Nonce::new(format!("jti:{}", app.id), c.jti, keep_until_ms);
+    Ok((AuthedApp(app, None), jti))
+}
+
+/// Records a token's `jti`: 401 when it was used before.
+async fn record(state: &AppState, jti: Nonce) -> Result<(), ApiError> {
+    if state.store.record_nonce(jti).await? {
+        Ok(())
+    } else {
+        Err(replayed())
     }
-    Ok(AuthedApp(app, None))
 }
 
 impl FromRequest for AuthedApp {
@@ -200,7 +210,86 @@ impl FromRequest for AuthedApp {
         let token = bearer(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("app state missing"))?;
-            authenticate(state, token?).await
+            let (app, jti) = authenticate(&state, token?).await?;
+            record(&state, jti).await?;
+            Ok(app)
+        })
+    }
+}
+
+/// [`AuthedApp`] for a publish: the token's `jti` is written in the same
+/// group commit as the action it authorizes (`publish::accept` takes it), or,
+/// when the request fails before that, by [`PublishAuth::settle`]: a token is
+/// single-use even when its request fails, and its replay is always 401.
+pub struct PublishAuth {
+    pub app: AuthedApp,
+    pub jti: PendingJti,
+}
+
+/// A token's `jti` not yet recorded. Dropped unrecorded (a later extractor
+/// refused the request, e.g. its body), it is recorded in the background.
+pub struct PendingJti {
+    nonce: Option<Nonce>,
+    store: Store,
+}
+
+impl PendingJti {
+    /// The `jti`, to write with the action (the caller answers a replay).
+    pub fn take(&mut self) -> Option<Nonce> {
+        self.nonce.take()
+    }
+
+    /// Records the `jti` unless an accept took it: 401 when it was used
+    /// before, whatever else the request did wrong.
+    pub async fn settle(mut self) -> Result<(), ApiError> {
+        match self.nonce.take() {
+            Some(n) => {
+                if self.store.record_nonce(n).await? {
+                    Ok(())
+                } else {
+                    Err(replayed())
+                }
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The 401 of a `jti` an accept found used.
+    pub fn replayed() -> ApiError {
+        replayed()
+    }
+}
+
+impl Drop for PendingJti {
+    fn drop(&mut self) {
+        if let Some(n) = self.nonce.take() {
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.record_nonce(n).await {
+                    tracing::warn!(error = %e, "recording a refused request's jti failed");
+                }
+            });
+        }
+    }
+}
+
+impl FromRequest for PublishAuth {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("app state missing"))?;
+            let (app, jti) = authenticate(&state, token?).await?;
+            Ok(PublishAuth {
+                app,
+                jti: PendingJti {
+                    nonce: Some(jti),
+                    store: state.store.clone(),
+                },
+            })
         })
     }
 }

@@ -1,12 +1,14 @@
 //! Accepting a user action, shared by the native `/v1/actions` and Gigya's
 //! `socialize.publishUserAction` / `setStatus`: one normalization, one set of
-//! target rules, one transactional write, one dispatcher.
+//! target rules, one transactional write (the store's group commit, with the
+//! request token's `jti`), one dispatcher.
 
 use crate::AppState;
+use crate::auth::PendingJti;
 use herald_core::UserAction;
 use herald_dispatch::{ActionPayload, HandOff, ProviderChoice};
 use herald_store::entities::apps;
-use herald_store::{ActionRecord, CreateAction, CreateOutcome, NewDelivery, StoreError};
+use herald_store::{AcceptOutcome, ActionRecord, CreateAction, NewDelivery, StoreError};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -37,6 +39,9 @@ pub enum PublishError {
     DomainNotAllowed { field: String, host: String },
     #[error("template_name: the app has no template {0:?}")]
     UnknownTemplate(String),
+    /// The request's token (its `jti`) was used before: nothing was written.
+    #[error("token already used (jti replayed)")]
+    Replayed,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -132,10 +137,14 @@ async fn apply_template(
 }
 
 /// Commits the action and its deliveries, then hands them to the workers.
+/// The request token's `jti`, when given, is taken at the commit and written
+/// in the same group commit as the action (a used one writes nothing); a
+/// request refused before that leaves it to the caller to record.
 pub async fn accept(
     state: &AppState,
     app: &apps::Model,
     mut input: PublishInput,
+    jti: Option<&mut PendingJti>,
 ) -> Result<Accepted, PublishError> {
     let started = Instant::now();
     // Saved templates add no links of their own: their hrefs are the
@@ -163,19 +172,22 @@ pub async fn accept(
         per_provider,
     };
     let stored = payload.to_stored();
-    let outcome = state
+    let committed = state
         .store
-        .create_action(CreateAction {
-            app_id: app.app_id(),
-            uid: input.uid,
-            idempotency_key: input.idempotency_key,
-            request_hash: input.request_hash,
-            payload: stored,
-            deliveries,
-        })
+        .accept_action(
+            CreateAction {
+                app_id: app.app_id(),
+                uid: input.uid,
+                idempotency_key: input.idempotency_key,
+                request_hash: input.request_hash,
+                payload: stored,
+                deliveries,
+            },
+            jti.and_then(PendingJti::take),
+        )
         .await?;
-    match outcome {
-        CreateOutcome::Created(record) => {
+    match committed.outcome {
+        AcceptOutcome::Created(record) => {
             state.dispatcher.hand_off(HandOff::new(&record, payload));
             herald_core::telemetry::accepted(started.elapsed().as_secs_f64());
             Ok(Accepted {
@@ -183,11 +195,12 @@ pub async fn accept(
                 replayed: false,
             })
         }
-        CreateOutcome::Existing(record) => Ok(Accepted {
+        AcceptOutcome::Existing(record) => Ok(Accepted {
             record,
             replayed: true,
         }),
-        CreateOutcome::KeyReused => Err(PublishError::KeyReused),
+        AcceptOutcome::KeyReused => Err(PublishError::KeyReused),
+        AcceptOutcome::NonceReplayed => Err(PublishError::Replayed),
     }
 }
 

@@ -89,6 +89,43 @@ async fn authentication_is_required_and_tokens_are_single_use() {
 }
 
 #[tokio::test]
+async fn a_publish_token_is_single_use_even_when_its_request_fails() {
+    let herald = Herald::start().await;
+    let app = herald.create_app(None);
+    connect_messenger(&app, "ana", "tok").await;
+    let url = format!("{}/v1/actions", herald.base);
+    let publish = |token: String, body: serde_json::Value| {
+        let req = herald.http.post(&url).bearer_auth(token).json(&body);
+        async move { answer(req.send().await.unwrap()).await }
+    };
+    let good = json!({"uid": "ana", "action": {"title": "t"}});
+    let failing = [
+        // Refused by validation, before any store write.
+        (json!({"uid": "ana", "action": {"titel": "t"}}), 400),
+        // Refused inside the accept, before its commit.
+        (json!({"uid": "nobody", "action": {"title": "t"}}), 422),
+    ];
+    for (body, status) in failing {
+        let token = app.token();
+        let first = publish(token.clone(), body.clone()).await;
+        assert_eq!(first.status, status, "{body}: {:?}", first.body);
+        // The same token, now with a valid request: a replay.
+        let replay = publish(token, good.clone()).await;
+        assert_eq!(replay.status, 401, "{body}: {:?}", replay.body);
+        assert!(replay.body["detail"].as_str().unwrap().contains("jti"));
+    }
+    // A token whose publish succeeded cannot publish again, not even a
+    // request that would fail for another reason.
+    let token = app.token();
+    let ok = publish(token.clone(), good.clone()).await;
+    assert_eq!(ok.status, 202, "{:?}", ok.body);
+    for body in [good, json!({"uid": "ana", "action": {"titel": "t"}})] {
+        let replay = publish(token.clone(), body).await;
+        assert_eq!(replay.status, 401, "{:?}", replay.body);
+    }
+}
+
+#[tokio::test]
 async fn validation_errors_name_the_field() {
     let herald = Herald::start().await;
     let app = herald.create_app(None);

@@ -11,8 +11,8 @@ use crate::AppState;
 use actix_web::HttpRequest;
 use actix_web::http::header::HeaderValue;
 use herald_store::entities::{app_keys, apps};
-use herald_store::now_ms;
 use herald_store::repo::app_keys::{KeyKind, Permission};
+use herald_store::{Nonce, now_ms};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
@@ -257,11 +257,32 @@ struct JwtClaims {
 }
 
 /// RS256 with `kid` = a userKey whose public key is registered; `iat` within
-/// the window; `jti` single-use.
+/// the window; `jti` single-use (recorded here).
 pub async fn verify_rs256(
     state: &AppState,
     token: &str,
 ) -> Result<app_keys::Model, (Code, String)> {
+    let (key, jti) = verify_rs256_unrecorded(state, token).await?;
+    let fresh = state
+        .store
+        .record_nonce(jti)
+        .await
+        .map_err(|e| (Code::GeneralServerError, e.to_string()))?;
+    if !fresh {
+        return Err((
+            Code::DuplicateNonce,
+            "bearer token already used (jti replayed)".into(),
+        ));
+    }
+    Ok(key)
+}
+
+/// [`verify_rs256`] without recording the `jti`: the caller writes it (with
+/// the action it authorizes, in one batch) before it answers.
+pub async fn verify_rs256_unrecorded(
+    state: &AppState,
+    token: &str,
+) -> Result<(app_keys::Model, Nonce), (Code, String)> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| {
         (
             Code::InvalidRequestFormat,
@@ -335,22 +356,8 @@ pub async fn verify_rs256(
         .iat
         .saturating_add(2 * WINDOW_SECS + 60)
         .saturating_mul(1000);
-    let fresh = state
-        .store
-        .use_nonce(
-            &format!("jti-rsa:{}", key.user_key),
-            &claims.jti,
-            keep_until,
-        )
-        .await
-        .map_err(|e| (Code::GeneralServerError, e.to_string()))?;
-    if !fresh {
-        return Err((
-            Code::DuplicateNonce,
-            "bearer token already used (jti replayed)".into(),
-        ));
-    }
-    Ok(key)
+    let jti = Nonce::new(format!("jti-rsa:{}", key.user_key), claims.jti, keep_until);
+    Ok((key, jti))
 }
 
 async fn bearer(state: &AppState, params: &Params, token: &str) -> Result<Caller, GigyaError> {

@@ -204,7 +204,7 @@ async fn publish_action(
         template_name: None,
         short_link_back: short == ShortUrls::Always,
     };
-    let accepted = publish::accept(state, &caller.app, input)
+    let accepted = publish::accept(state, &caller.app, input, None)
         .await
         .map_err(|e| fail(publish_error(e, &uid)))?;
     // Committed: from here on never answer 500001 (SDKs would re-send).
@@ -274,6 +274,7 @@ fn publish_error(e: PublishError, uid: &str) -> GigyaError {
         PublishError::UnknownTemplate(name) => {
             GigyaError::invalid("template", format!("unknown template {name:?}"))
         }
+        PublishError::Replayed => GigyaError::new(Code::DuplicateNonce, "Duplicate nonce"),
         PublishError::Store(e) => e.into(),
     }
 }

@@ -3,7 +3,7 @@
 //! back each network's result.
 
 use crate::AppState;
-use crate::auth::AuthedApp;
+use crate::auth::{AuthedApp, PendingJti, PublishAuth};
 use crate::error::ApiError;
 use crate::json;
 use crate::openapi::Problem;
@@ -147,15 +147,32 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 #[post("/v1/actions")]
 async fn create(
     state: web::Data<AppState>,
-    auth: AuthedApp,
+    auth: PublishAuth,
     http: HttpRequest,
     query: Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let PublishAuth { app, mut jti } = auth;
+    let answer = create_with(&state, &app, &mut jti, &http, &query, &body).await;
+    // Refused before the commit took it: the token is used all the same,
+    // and a replay answers 401 whatever else was wrong.
+    jti.settle().await?;
+    answer
+}
+
+/// The publish itself; the commit takes the token's `jti` from `jti`.
+async fn create_with(
+    state: &web::Data<AppState>,
+    auth: &AuthedApp,
+    jti: &mut PendingJti,
+    http: &HttpRequest,
+    query: &HashMap<String, String>,
+    body: &Bytes,
+) -> Result<HttpResponse, ApiError> {
     let app = auth.require(Permission::Publish)?.clone();
-    let wait = parse_wait(&query)?;
-    let key = idempotency_key(&http)?;
-    let req: PublishRequest = json::parse(&body)?;
+    let wait = parse_wait(query)?;
+    let key = idempotency_key(http)?;
+    let req: PublishRequest = json::parse(body)?;
     check_uid(&req.uid)?;
     let mut errs = req
         .action
@@ -164,13 +181,13 @@ async fn create(
         .map(|e| e.nest("action"))
         .unwrap_or_default();
     let enabled = provider_list(
-        &state,
+        state,
         "enabled_providers",
         &req.enabled_providers,
         &mut errs,
     );
     let disabled = provider_list(
-        &state,
+        state,
         "disabled_providers",
         &req.disabled_providers,
         &mut errs,
@@ -187,9 +204,10 @@ async fn create(
         template_name: req.template_name.clone(),
         short_link_back: false,
     };
-    let accepted = publish::accept(&state, &app, input)
+    let accepted = publish::accept(state, &app, input, Some(jti))
         .await
         .map_err(|e| match e {
+            PublishError::Replayed => PendingJti::replayed(),
             PublishError::NoMatchingConnection => ApiError::Unprocessable {
                 code: "no_matching_connection",
                 message: format!(
@@ -217,7 +235,7 @@ async fn create(
     let record = if wait.is_zero() {
         record
     } else {
-        publish::wait_for_first_attempts(&state, record, wait).await?
+        publish::wait_for_first_attempts(state, record, wait).await?
     };
     let mut resp = HttpResponse::Accepted();
     if replayed {
