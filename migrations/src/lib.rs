@@ -11,6 +11,7 @@ mod m20261125_000004_oauth_states;
 mod m20261125_000005_connection_lifecycle;
 mod m20261204_000006_pending_connections;
 mod m20261204_000007_jobs;
+mod m20261205_000008_claim_indexes;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_connection_lifecycle::Migration),
             Box::new(m20261204_000006_pending_connections::Migration),
             Box::new(m20261204_000007_jobs::Migration),
+            Box::new(m20261205_000008_claim_indexes::Migration),
         ]
     }
 }

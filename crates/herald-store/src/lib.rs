@@ -32,9 +32,17 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Milliseconds since the Unix epoch, the unit of every stored timestamp.
+/// Milliseconds since the Unix epoch, the unit of every stored timestamp:
+/// this node's clock (shifted inside [`testing::with_node_clock_skew`]).
+/// Leases and due times are compared with the database's clock instead.
 pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+    let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    now + NODE_CLOCK_SKEW.try_with(|s| *s).unwrap_or(0)
+}
+
+tokio::task_local! {
+    /// A test's pretend error of this node's clock, in ms.
+    pub(crate) static NODE_CLOCK_SKEW: i64;
 }
 
 /// The database and the master key: everything that reads or writes state.

@@ -10,6 +10,13 @@
 use crate::{SecretBox, Store, generate_master_key};
 use sea_orm::{ConnectionTrait, Database};
 
+/// Runs `f` as if this node's clock were `skew_ms` off ([`crate::now_ms`]
+/// answers shifted inside it): how a test shows that leases and due times
+/// follow the database's clock, not a node's.
+pub async fn with_node_clock_skew<F: std::future::Future>(skew_ms: i64, f: F) -> F::Output {
+    crate::NODE_CLOCK_SKEW.scope(skew_ms, f).await
+}
+
 pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1/test";
 
 pub fn pg_url() -> String {

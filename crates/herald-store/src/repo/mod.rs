@@ -4,6 +4,7 @@ pub mod actions;
 pub mod app_keys;
 pub mod apps;
 pub mod audit;
+pub mod claims;
 pub mod connections;
 pub mod deliveries;
 pub mod nonces;
