@@ -262,9 +262,11 @@ impl PendingJti {
 
 impl Drop for PendingJti {
     fn drop(&mut self) {
-        if let Some(n) = self.nonce.take() {
+        if let Some(n) = self.nonce.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
             let store = self.store.clone();
-            tokio::spawn(async move {
+            rt.spawn(async move {
                 if let Err(e) = store.record_nonce(n).await {
                     tracing::warn!(error = %e, "recording a refused request's jti failed");
                 }
