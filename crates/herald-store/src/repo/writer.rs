@@ -34,8 +34,10 @@ use tokio::sync::{mpsc, oneshot};
 pub const QUEUE_CAPACITY: usize = 4096;
 /// The most requests one transaction writes.
 pub const MAX_BATCH: usize = 512;
-/// Bound parameters per statement: under SQLite's 32,766 (PostgreSQL: 65,535).
-const MAX_PARAMS: usize = 30_000;
+/// Bound parameters per statement, far under SQLite's 32,766 (PostgreSQL:
+/// 65,535): a statement's cost on PostgreSQL grows faster than its rows
+/// (measured: 124 deliveries took 50 ms in one statement, 5 ms in four).
+const MAX_PARAMS: usize = 600;
 
 /// A single-use value (a JWT `jti`, a signed request's nonce) in its scope,
 /// kept until `expires_at_ms` so a replay is refused meanwhile.
